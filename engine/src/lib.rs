@@ -1,0 +1,17 @@
+//! Numerical core of twinsim: integrates a [`Model`] through a NONMEM-style dosing history and runs
+//! virtual cohorts as streaming Monte Carlo.
+//!
+//! This crate holds no disease knowledge and does no IO: it parses text it is handed, never reads
+//! the clock or the OS entropy, and callers pass seeds in. Start with [`simulate::Simulator`] for
+//! one patient, [`montecarlo::run_cohort`] for many, and [`records`] for the data format.
+
+pub mod error;
+pub mod model;
+pub mod population;
+pub mod random;
+pub mod records;
+pub mod reference;
+pub mod solver;
+
+pub use error::EngineError;
+pub use model::{Model, ModelSpec};

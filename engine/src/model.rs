@@ -1,0 +1,205 @@
+//! The model trait: what a twin model declares and computes.
+//!
+//! A model is an ODE system `dy/dt = f(t, y, p)` over named states, driven by individual
+//! parameters `p` (one value per declared [`ParameterSpec`], in declaration order). Doses enter as
+//! boluses into a state or as zero-order inputs that the engine adds to `dy` itself, so the model's
+//! right-hand side never sees the dosing history. A linear model may also propagate its state
+//! exactly over an interval ([`Model::advance_exact`]); the engine then skips the ODE solver.
+
+use crate::population::VariabilityModel;
+
+/// Unit of the model's time axis. Regimens and output grids are converted into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    /// Minutes.
+    Minute,
+    /// Hours.
+    Hour,
+    /// Days.
+    Day,
+}
+
+impl TimeUnit {
+    /// Length of one unit in hours.
+    #[must_use]
+    pub fn hours(self) -> f64 {
+        match self {
+            Self::Minute => 1.0 / 60.0,
+            Self::Hour => 1.0,
+            Self::Day => 24.0,
+        }
+    }
+
+    /// Short symbol used in regimen text and axis labels (`min`, `h`, `d`).
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Minute => "min",
+            Self::Hour => "h",
+            Self::Day => "d",
+        }
+    }
+}
+
+/// One state variable (compartment) of a model.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StateSpec {
+    /// Short name, e.g. `CENTRAL`.
+    pub name: &'static str,
+    /// Unit of the state, e.g. `mg`.
+    pub unit: &'static str,
+}
+
+/// One individual parameter with its typical value, unit, bounds and source.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ParameterSpec {
+    /// Name as used in datasets and on the command line, e.g. `CL`.
+    pub name: &'static str,
+    /// Unit, e.g. `L/h`.
+    pub unit: &'static str,
+    /// Typical (population) value θ.
+    pub typical: f64,
+    /// Smallest admissible value (inclusive).
+    pub lower: f64,
+    /// Largest admissible value (inclusive).
+    pub upper: f64,
+    /// What it is and where the number comes from (publication or `[A]` for assumed).
+    pub source: &'static str,
+}
+
+/// How a time-varying covariate is interpolated between records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Interpolation {
+    /// Last observation carried forward: a record's value holds from its time until the next record.
+    Locf,
+    /// Next observation carried backward: a record's value holds on the interval that ends at it
+    /// (NONMEM's rule for data items used in `$PK`/`$DES`).
+    Nocb,
+}
+
+/// A covariate the model reads from the dataset or from a virtual-cohort generator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CovariateSpec {
+    /// Column name, e.g. `WT`.
+    pub name: &'static str,
+    /// Unit, e.g. `kg`.
+    pub unit: &'static str,
+    /// Reference value used when the covariate is absent (and for centring covariate effects).
+    pub reference: f64,
+    /// Smallest plausible value (inclusive); values outside are input errors.
+    pub lower: f64,
+    /// Largest plausible value (inclusive).
+    pub upper: f64,
+    /// Interpolation rule between records.
+    pub interpolation: Interpolation,
+}
+
+/// An observable output computed from the state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputSpec {
+    /// Name, e.g. `CP`.
+    pub name: &'static str,
+    /// Unit, e.g. `mg/L`.
+    pub unit: &'static str,
+}
+
+/// Which parameters modify doses into one compartment (NONMEM's F, ALAG, R and D).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DoseModifiers {
+    /// Index of the bioavailability parameter (fraction, default 1).
+    pub bioavailability: Option<usize>,
+    /// Index of the lag-time parameter (model time units, default 0).
+    pub lag: Option<usize>,
+    /// Index of the modelled infusion rate, used by records with RATE = −1.
+    pub rate: Option<usize>,
+    /// Index of the modelled infusion duration, used by records with RATE = −2.
+    pub duration: Option<usize>,
+}
+
+/// Everything a model declares about itself.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelSpec {
+    /// Catalogue identifier, e.g. `pk-2cmt`.
+    pub id: &'static str,
+    /// Released version label, e.g. `1`.
+    pub version: &'static str,
+    /// One-line description.
+    pub description: &'static str,
+    /// Time unit of the ODE.
+    pub time_unit: TimeUnit,
+    /// States, in the order of the state vector; compartment number = index + 1.
+    pub states: Vec<StateSpec>,
+    /// Individual parameters, in the order of the parameter vector.
+    pub parameters: Vec<ParameterSpec>,
+    /// Covariates read from data.
+    pub covariates: Vec<CovariateSpec>,
+    /// Outputs, in the order written by [`Model::outputs`].
+    pub outputs: Vec<OutputSpec>,
+    /// Dose modifiers per compartment (same length as `states`).
+    pub dosing: Vec<DoseModifiers>,
+    /// Compartment (index) that receives a dose given without a route.
+    pub default_dose_compartment: usize,
+    /// Random effects, covariate effects and residual error.
+    pub variability: VariabilityModel,
+}
+
+impl ModelSpec {
+    /// Index of the parameter called `name` (case-insensitive).
+    #[must_use]
+    pub fn parameter_index(&self, name: &str) -> Option<usize> {
+        self.parameters
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Index of the output called `name` (case-insensitive).
+    #[must_use]
+    pub fn output_index(&self, name: &str) -> Option<usize> {
+        self.outputs
+            .iter()
+            .position(|o| o.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Typical values of all parameters, in order.
+    #[must_use]
+    pub fn typical_parameters(&self) -> Vec<f64> {
+        self.parameters.iter().map(|p| p.typical).collect()
+    }
+}
+
+/// A twin model: a right-hand side over caller-owned buffers plus its declaration.
+pub trait Model: Send + Sync {
+    /// The model's declaration.
+    fn spec(&self) -> &ModelSpec;
+
+    /// Writes `dy/dt` at time `t` for state `y` and individual parameters `p` into `dy`.
+    ///
+    /// Must not allocate. Zero-order inputs (infusions) are added by the engine afterwards.
+    fn rhs(&self, t: f64, y: &[f64], p: &[f64], dy: &mut [f64]);
+
+    /// Writes the state at the start of the history (and after a reset) into `y`.
+    ///
+    /// By default every state starts at zero, as in NONMEM's PREDPP.
+    fn initial_state(&self, p: &[f64], y: &mut [f64]) {
+        let _ = p;
+        y.fill(0.0);
+    }
+
+    /// Writes the outputs at time `t` into `out` (one value per [`OutputSpec`]).
+    fn outputs(&self, t: f64, y: &[f64], p: &[f64], out: &mut [f64]);
+
+    /// Propagates `y` exactly from `t` to `t + dt` under constant zero-order `inputs` (amount per
+    /// time unit into each state), if the model has a closed form. Returns `false` when it has
+    /// none, in which case the engine integrates [`Model::rhs`] numerically.
+    fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
+        let _ = (p, y, inputs, dt);
+        false
+    }
+
+    /// Whether `rhs` is linear in `y` (affine under constant inputs). Linear models reach steady
+    /// state by one linear solve instead of iterating dosing cycles.
+    fn is_linear(&self) -> bool {
+        false
+    }
+}

@@ -7,11 +7,17 @@
 
 pub mod error;
 pub mod model;
+pub mod montecarlo;
+pub mod nmcsv;
 pub mod population;
+pub mod predict;
 pub mod random;
 pub mod records;
 pub mod reference;
+pub mod regimen;
+pub mod simulate;
 pub mod solver;
+pub mod summary;
 
 pub use error::EngineError;
 pub use model::{Model, ModelSpec};

@@ -1,0 +1,59 @@
+//! Throughput report: patients per second of the engine (one thread, all cores) and of the
+//! hand-written reference loop, measured in one run so the ratios are meaningful on a shared,
+//! noisy machine. Prints a Markdown table for `benches/README.md`.
+//!
+//! Usage: `cargo run --release -p twin-benches --bin throughput -- [N_PATIENTS]` (default 10 000).
+
+use std::time::Instant;
+
+use twin_benches::{engine_cohort, reference_cohort};
+
+fn timed(f: impl FnOnce() -> f64) -> (f64, f64) {
+    let start = Instant::now();
+    let checksum = f();
+    (start.elapsed().as_secs_f64(), checksum)
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("one-thread pool");
+    // Warm-up so that page faults and lazy initialisation are not measured.
+    let _ = reference_cohort(200, 7);
+    let _ = one.install(|| engine_cohort(200, 7));
+    let (t_ref, c_ref) = timed(|| reference_cohort(n, 1));
+    let (t_one, c_one) = timed(|| one.install(|| engine_cohort(n, 1)));
+    let (t_all, c_all) = timed(|| engine_cohort(n, 1));
+    let rate = |t: f64| n as f64 / t;
+    println!(
+        "Workload: pk-2cmt-mm (ODE path), {} daily oral doses, hourly output (673 times), {n} patients.",
+        twin_benches::N_DOSES
+    );
+    println!();
+    println!("| path | threads | patients/s | ratio |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| hand-written Dormand–Prince loop (reference) | 1 | {:.0} | 1.00 |",
+        rate(t_ref)
+    );
+    println!(
+        "| engine `run_cohort` | 1 | {:.0} | {:.2} × reference |",
+        rate(t_one),
+        t_ref / t_one
+    );
+    println!(
+        "| engine `run_cohort` | {cores} | {:.0} | {:.2} × engine on 1 thread |",
+        rate(t_all),
+        t_one / t_all
+    );
+    println!();
+    println!(
+        "Checksums (mean CP at 672 h, mg/L): reference {c_ref:.6}, engine {c_one:.6} / {c_all:.6}."
+    );
+}

@@ -1,0 +1,75 @@
+//! `twin`: the command-line face of twinsim. Argument parsing, files and terminal output only;
+//! every number is computed by `twin-engine` and `twin-models`.
+
+mod files;
+mod predict;
+mod progress;
+mod simulate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad input (unreadable or invalid files, options, model names).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code for a run that failed or completed with failed patients.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "twin",
+    version,
+    about = "twinsim: digital-twin simulations for medicine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Deterministic predictions (η = 0) for every row of a NONMEM-style dataset.
+    Predict(predict::Args),
+    /// Monte Carlo simulation of a virtual cohort under one or more therapy arms.
+    Simulate(simulate::Args),
+}
+
+/// An error with the exit code it should produce.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad input: exit code 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: EXIT_BAD_INPUT,
+            error: error.into(),
+        }
+    }
+
+    /// Run failure: exit code 1.
+    pub fn run(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: EXIT_FAILURE,
+            error: error.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Predict(args) => predict::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! `twin simulate`: a virtual cohort under one or more therapy arms, summarised as it streams.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use serde::Serialize;
+use twin_engine::model::Model;
+use twin_engine::montecarlo::{
+    Arm, CohortOptions, CohortSummary, Crossing, PatientTrajectories, ThresholdEvent, run_cohort,
+};
+use twin_engine::nmcsv;
+use twin_engine::random::RNG_ALGORITHM;
+use twin_engine::regimen::{Regimen, parse_duration};
+use twin_engine::solver::SolverOptions;
+
+use crate::Failure;
+use crate::files::{ensure_dir, number, read_text, write_atomic};
+
+/// Quantiles written to the summary, with their column names.
+const QUANTILES: [(&str, f64); 5] = [
+    ("p05", 0.05),
+    ("p25", 0.25),
+    ("p50", 0.5),
+    ("p75", 0.75),
+    ("p95", 0.95),
+];
+
+/// Arguments of `twin simulate`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model id, optionally with a version: `pk-2cmt-mm` or `pk-2cmt-mm@1`.
+    #[arg(long)]
+    model: String,
+    /// A therapy arm: `NAME=REGIMEN`, e.g. `daily=100 mg q24h x28`, or `NAME=@events.csv` for the
+    /// dose records of a NONMEM-style file. Repeat for several arms.
+    #[arg(long = "arm", value_name = "NAME=REGIMEN", required = true)]
+    arms: Vec<String>,
+    /// Number of virtual patients.
+    #[arg(long, default_value_t = 1000)]
+    patients: u64,
+    /// Master seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Last output time, e.g. `28d` (default: end of the longest regimen's last interval).
+    #[arg(long)]
+    until: Option<String>,
+    /// Output spacing, e.g. `1h` (default: about 200 points over the horizon).
+    #[arg(long)]
+    every: Option<String>,
+    /// Threshold event, `NAME:OUTPUT<VALUE` or `NAME:OUTPUT>VALUE`, counted per arm.
+    #[arg(long = "event", value_name = "NAME:OUTPUT<VALUE")]
+    events: Vec<String>,
+    /// Summarise observations with residual error instead of individual predictions.
+    #[arg(long)]
+    with_error: bool,
+    /// Also write every patient's trajectory to `trajectories.csv` (large).
+    #[arg(long)]
+    trajectories: bool,
+    /// Relative tolerance of the ODE solver.
+    #[arg(long, default_value_t = SolverOptions::default().rtol)]
+    rtol: f64,
+    /// Absolute tolerance of the ODE solver.
+    #[arg(long, default_value_t = SolverOptions::default().atol)]
+    atol: f64,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn parse_arm(text: &str, model: &dyn Model) -> Result<Arm, Failure> {
+    let (name, regimen) = text.split_once('=').ok_or_else(|| {
+        Failure::input(anyhow!(
+            "--arm '{text}': expected NAME=REGIMEN, e.g. daily=100 mg q24h x7"
+        ))
+    })?;
+    let name = name.trim();
+    if name.is_empty() || name.contains(',') {
+        return Err(Failure::input(anyhow!(
+            "--arm '{text}': the arm name must be non-empty and contain no comma"
+        )));
+    }
+    let regimen = if let Some(path) = regimen.trim().strip_prefix('@') {
+        let text = read_text(Path::new(path)).map_err(Failure::input)?;
+        let dataset = nmcsv::parse_dataset(path, &text).map_err(Failure::input)?;
+        dataset
+            .check_compartments(model.spec().states.len())
+            .map_err(Failure::input)?;
+        let subject = dataset
+            .subjects
+            .first()
+            .ok_or_else(|| Failure::input(anyhow!("{path}: the events file holds no record")))?;
+        Regimen::from_records(path, &subject.records).map_err(Failure::input)?
+    } else {
+        Regimen::parse(regimen, model.spec()).map_err(Failure::input)?
+    };
+    Ok(Arm {
+        name: name.to_owned(),
+        doses: regimen.doses,
+    })
+}
+
+fn parse_event(text: &str, model: &dyn Model) -> Result<ThresholdEvent, Failure> {
+    let bad = || {
+        Failure::input(anyhow!(
+            "--event '{text}': expected NAME:OUTPUT<VALUE or NAME:OUTPUT>VALUE"
+        ))
+    };
+    let (name, condition) = text.split_once(':').ok_or_else(bad)?;
+    let (output, crossing, threshold) = if let Some((o, v)) = condition.split_once('<') {
+        (o, Crossing::Below, v)
+    } else if let Some((o, v)) = condition.split_once('>') {
+        (o, Crossing::Above, v)
+    } else {
+        return Err(bad());
+    };
+    let spec = model.spec();
+    let output_idx = spec.output_index(output.trim()).ok_or_else(|| {
+        let names: Vec<&str> = spec.outputs.iter().map(|o| o.name).collect();
+        Failure::input(anyhow!(
+            "--event '{text}': model {} has no output '{}' (outputs: {})",
+            spec.id,
+            output.trim(),
+            names.join(", ")
+        ))
+    })?;
+    let threshold: f64 = threshold.trim().parse().map_err(|_| bad())?;
+    Ok(ThresholdEvent {
+        name: name.trim().to_owned(),
+        output: output_idx,
+        crossing,
+        threshold,
+    })
+}
+
+/// Output grid from `--until` / `--every` (model time units).
+fn output_times(args: &Args, model: &dyn Model, arms: &[Arm]) -> Result<Vec<f64>, Failure> {
+    let unit = model.spec().time_unit;
+    let until = match &args.until {
+        Some(text) => parse_duration(text, unit).map_err(Failure::input)?,
+        None => arms
+            .iter()
+            .map(|a| {
+                Regimen {
+                    label: String::new(),
+                    doses: a.doses.clone(),
+                }
+                .natural_end()
+            })
+            .fold(0.0, f64::max),
+    };
+    if until <= 0.0 {
+        return Err(Failure::input(anyhow!(
+            "the horizon is empty: give --until, e.g. --until 28d"
+        )));
+    }
+    let every = match &args.every {
+        Some(text) => parse_duration(text, unit).map_err(Failure::input)?,
+        None => until / 200.0,
+    };
+    if every <= 0.0 {
+        return Err(Failure::input(anyhow!("--every must be positive")));
+    }
+    let n = (until / every + 1e-9).floor() as usize;
+    if n > 1_000_000 {
+        return Err(Failure::input(anyhow!(
+            "{} output times is too many; increase --every",
+            n + 1
+        )));
+    }
+    Ok((0..=n).map(|i| i as f64 * every).collect())
+}
+
+#[derive(Serialize)]
+struct OutputJson {
+    name: String,
+    unit: String,
+    mean: Vec<f64>,
+    quantiles: BTreeMap<String, Vec<f64>>,
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    name: String,
+    definition: String,
+    n_events: u64,
+    probability: f64,
+    ci95: [f64; 2],
+    median_time: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct ArmJson {
+    name: String,
+    regimen: String,
+    n_ok: u64,
+    n_failed: u64,
+    outputs: Vec<OutputJson>,
+    events: Vec<EventJson>,
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    schema: &'static str,
+    model: BTreeMap<&'static str, String>,
+    patients: u64,
+    seed: u64,
+    with_residual_error: bool,
+    time_unit: String,
+    time: Vec<f64>,
+    rng: &'static str,
+    quantile_method: String,
+    solver: SolverOptions,
+    arms: Vec<ArmJson>,
+    failures: Vec<twin_engine::montecarlo::PatientFailure>,
+}
+
+/// Wilson score 95 % interval for `k` events out of `n`.
+fn wilson(k: u64, n: u64) -> [f64; 2] {
+    if n == 0 {
+        return [f64::NAN, f64::NAN];
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let (k, n) = (k as f64, n as f64);
+    let p = k / n;
+    let denom = 1.0 + z * z / n;
+    let centre = (p + z * z / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
+    [(centre - half).max(0.0), (centre + half).min(1.0)]
+}
+
+fn summary_files(
+    args: &Args,
+    model: &dyn Model,
+    arm_texts: &[String],
+    events: &[ThresholdEvent],
+    summary: &CohortSummary,
+    relative_accuracy: f64,
+    solver: SolverOptions,
+) -> (String, String) {
+    let spec = model.spec();
+    let mut csv = String::from("arm,output,time,mean,p05,p25,p50,p75,p95\n");
+    let mut arms_json = Vec::new();
+    for (arm, regimen) in summary.arms.iter().zip(arm_texts) {
+        let mut outputs = Vec::new();
+        for (o, per_time) in arm.outputs.iter().enumerate() {
+            let mut quantiles: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for (t, acc) in per_time.iter().enumerate() {
+                let _ = write!(
+                    csv,
+                    "{},{},{},{}",
+                    arm.name,
+                    spec.outputs[o].name,
+                    number(summary.output_times[t]),
+                    number(acc.mean())
+                );
+                for (label, q) in QUANTILES {
+                    let v = acc.quantile(q).unwrap_or(f64::NAN);
+                    let _ = write!(csv, ",{}", number(v));
+                    quantiles.entry(label.to_owned()).or_default().push(v);
+                }
+                csv.push('\n');
+            }
+            outputs.push(OutputJson {
+                name: spec.outputs[o].name.to_owned(),
+                unit: spec.outputs[o].unit.to_owned(),
+                mean: per_time
+                    .iter()
+                    .map(twin_engine::summary::RunningSummary::mean)
+                    .collect(),
+                quantiles,
+            });
+        }
+        let events_json = events
+            .iter()
+            .zip(&arm.events)
+            .map(|(def, tally)| EventJson {
+                name: def.name.clone(),
+                definition: format!(
+                    "{} {} {} at any output time",
+                    spec.outputs[def.output].name,
+                    if def.crossing == Crossing::Below {
+                        "<"
+                    } else {
+                        ">"
+                    },
+                    def.threshold
+                ),
+                n_events: tally.n_events,
+                probability: if arm.n_ok == 0 {
+                    f64::NAN
+                } else {
+                    tally.n_events as f64 / arm.n_ok as f64
+                },
+                ci95: wilson(tally.n_events, arm.n_ok),
+                median_time: tally.time_to_event.quantile(0.5),
+            })
+            .collect();
+        arms_json.push(ArmJson {
+            name: arm.name.clone(),
+            regimen: regimen.clone(),
+            n_ok: arm.n_ok,
+            n_failed: arm.n_failed,
+            outputs,
+            events: events_json,
+        });
+    }
+    let mut model_json = BTreeMap::new();
+    model_json.insert("id", spec.id.to_owned());
+    model_json.insert("version", spec.version.to_owned());
+    let json = SummaryJson {
+        schema: "twinsim.simulate.summary/1",
+        model: model_json,
+        patients: args.patients,
+        seed: args.seed,
+        with_residual_error: args.with_error,
+        time_unit: spec.time_unit.symbol().to_owned(),
+        time: summary.output_times.clone(),
+        rng: RNG_ALGORITHM,
+        quantile_method: format!(
+            "DDSketch log-bucket sketch, lower empirical quantile (rank floor(q*(n-1))), relative accuracy {relative_accuracy}"
+        ),
+        solver,
+        arms: arms_json,
+        failures: summary.failures.clone(),
+    };
+    let json =
+        serde_json::to_string_pretty(&json).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    (csv, json + "\n")
+}
+
+/// Streams trajectories into a temporary file, renamed into place at the end.
+struct TrajectoryWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: std::io::BufWriter<fs::File>,
+}
+
+impl TrajectoryWriter {
+    fn create(dir: &Path, model: &dyn Model) -> anyhow::Result<Self> {
+        let path = dir.join("trajectories.csv");
+        let tmp = dir.join(format!(".trajectories.csv.tmp-{}", std::process::id()));
+        let mut file = std::io::BufWriter::new(
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+        );
+        let mut header = String::from("patient,arm,time");
+        for o in &model.spec().outputs {
+            header.push(',');
+            header.push_str(o.name);
+        }
+        writeln!(file, "{header}")?;
+        Ok(Self { tmp, path, file })
+    }
+
+    fn write(
+        &mut self,
+        wave: &[PatientTrajectories],
+        arms: &[Arm],
+        times: &[f64],
+        n_out: usize,
+    ) -> anyhow::Result<()> {
+        for p in wave {
+            for (a, arm) in arms.iter().enumerate() {
+                for (t, time) in times.iter().enumerate() {
+                    let mut line = format!("{},{},{}", p.patient, arm.name, number(*time));
+                    for o in 0..n_out {
+                        line.push(',');
+                        line.push_str(&number(p.values[(a * times.len() + t) * n_out + o]));
+                    }
+                    writeln!(self.file, "{line}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.file.flush()?;
+        drop(self.file);
+        fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("renaming {}", self.tmp.display()))
+    }
+}
+
+/// Runs `twin simulate`.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let model = twin_models::find(&args.model).map_err(Failure::input)?;
+    let model: &dyn Model = model.as_ref();
+    let arms = args
+        .arms
+        .iter()
+        .map(|a| parse_arm(a, model))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Failure::input(anyhow!("two arms have the same name")));
+    }
+    let events = args
+        .events
+        .iter()
+        .map(|e| parse_event(e, model))
+        .collect::<Result<Vec<_>, _>>()?;
+    let times = output_times(args, model, &arms)?;
+    if args.patients == 0 {
+        return Err(Failure::input(anyhow!("--patients must be at least 1")));
+    }
+    let solver = SolverOptions {
+        rtol: args.rtol,
+        atol: args.atol,
+        ..SolverOptions::default()
+    };
+    solver.validate().map_err(Failure::input)?;
+    let mut options = CohortOptions::new(args.patients, args.seed, times.clone());
+    options.solver = solver;
+    options.with_residual_error = args.with_error;
+    options.events = events.clone();
+    ensure_dir(&args.out).map_err(Failure::input)?;
+    let mut writer = if args.trajectories {
+        Some(TrajectoryWriter::create(&args.out, model).map_err(Failure::run)?)
+    } else {
+        None
+    };
+    let bar = crate::progress::bar(args.patients, "patients");
+    let n_out = model.spec().outputs.len();
+    let mut write_error: Option<anyhow::Error> = None;
+    let mut on_wave = |wave: &[PatientTrajectories]| {
+        bar.inc(wave.len() as u64);
+        if let Some(w) = writer.as_mut()
+            && write_error.is_none()
+            && let Err(e) = w.write(wave, &arms, &times, n_out)
+        {
+            write_error = Some(e);
+        }
+    };
+    let mut run = || run_cohort(model, &arms, &options, &mut on_wave);
+    let summary = match args.threads {
+        Some(threads) => {
+            #[cfg(feature = "parallel")]
+            {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads.max(1))
+                    .build()
+                    .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
+                pool.install(run)
+            }
+            #[cfg(not(feature = "parallel"))]
+            {
+                let _ = threads;
+                run()
+            }
+        }
+        None => run(),
+    }
+    .map_err(Failure::input)?;
+    bar.finish_and_clear();
+    if let Some(e) = write_error {
+        return Err(Failure::run(e));
+    }
+    if let Some(w) = writer {
+        w.finish().map_err(Failure::run)?;
+    }
+    let arm_texts: Vec<String> = args
+        .arms
+        .iter()
+        .map(|a| a.split_once('=').map_or("", |(_, r)| r).trim().to_owned())
+        .collect();
+    let (csv, json) = summary_files(
+        args,
+        model,
+        &arm_texts,
+        &events,
+        &summary,
+        options.relative_accuracy,
+        solver,
+    );
+    write_atomic(&args.out.join("summary.csv"), csv.as_bytes()).map_err(Failure::run)?;
+    write_atomic(&args.out.join("summary.json"), json.as_bytes()).map_err(Failure::run)?;
+    let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
+    if n_failed > 0 {
+        for f in summary.failures.iter().take(5) {
+            eprintln!("warning: arm {}: {}", f.arm, f.message);
+        }
+        eprintln!(
+            "warning: {n_failed} patient simulations failed and are excluded from the summaries (see summary.json)"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! End-to-end tests of the `twin` binary: determinism across thread counts and clear failures on
+//! bad input (message with file and line, non-zero exit, no panic, no output file).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn twin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(args)
+        .output()
+        .expect("the twin binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const GOOD_DATA: &str = "ID,TIME,AMT,CMT,EVID,DV\n1,0,100,1,1,.\n1,1,0,2,0,.\n1,2,0,2,0,.\n";
+
+/// Runs `twin predict` on `data` and checks it fails cleanly with a message naming `line` and
+/// containing `needle`.
+fn assert_predict_rejects(name: &str, data: &str, line: usize, needle: &str) {
+    let dir = scratch(name);
+    let input = dir.join("data.csv");
+    std::fs::write(&input, data).unwrap();
+    let out_path = dir.join("pred.csv");
+    let out = twin(&[
+        "predict",
+        "--model",
+        "pk-1cmt",
+        "--data",
+        input.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    let message = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{name}: exit code, stderr: {message}"
+    );
+    assert!(!message.contains("panicked"), "{name}: panicked: {message}");
+    assert!(
+        message.contains(&format!("data.csv:{line}")),
+        "{name}: no file:line in '{message}'"
+    );
+    assert!(
+        message.to_lowercase().contains(&needle.to_lowercase()),
+        "{name}: '{needle}' not in '{message}'"
+    );
+    assert!(!out_path.exists(), "{name}: an output file was written");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() != "data.csv")
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "{name}: files left behind: {leftovers:?}"
+    );
+}
+
+#[test]
+fn predict_writes_one_row_per_record() {
+    let dir = scratch("predict_ok");
+    let input = dir.join("data.csv");
+    std::fs::write(&input, GOOD_DATA).unwrap();
+    let out_path = dir.join("pred.csv");
+    let out = twin(&[
+        "predict",
+        "--model",
+        "pk-1cmt",
+        "--data",
+        input.to_str().unwrap(),
+        "--param",
+        "CL=1.1",
+        "--param",
+        "V=20",
+        "--param",
+        "KA=1.5",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ID,TIME,EVID,CP");
+    assert_eq!(lines.len(), 4);
+    // MODELS.md §6.1: CP(1 h) = 3754.438 µg/L for this model and dose (NONMEM prints 3754.4).
+    let cp: f64 = lines[2].split(',').nth(3).unwrap().parse().unwrap();
+    assert!((cp * 1000.0 - 3754.438).abs() < 1e-3, "{cp}");
+}
+
+#[test]
+fn missing_column_is_reported_with_file_and_line() {
+    assert_predict_rejects("missing_column", "ID,AMT,CMT\n1,100,1\n", 1, "TIME");
+}
+
+#[test]
+fn non_numeric_value_is_reported() {
+    assert_predict_rejects(
+        "non_numeric",
+        "ID,TIME,AMT,CMT,EVID\n1,0,100,1,1\n1,abc,0,2,0\n",
+        3,
+        "abc",
+    );
+}
+
+#[test]
+fn time_going_backwards_is_reported() {
+    assert_predict_rejects(
+        "backwards",
+        "ID,TIME,AMT,CMT,EVID\n1,5,100,1,1\n1,2,0,2,0\n",
+        3,
+        "backwards",
+    );
+}
+
+#[test]
+fn negative_amount_is_reported() {
+    assert_predict_rejects(
+        "negative_amount",
+        "ID,TIME,AMT,CMT,EVID\n1,0,-100,1,1\n",
+        2,
+        "AMT",
+    );
+}
+
+#[test]
+fn unknown_compartment_is_reported() {
+    assert_predict_rejects(
+        "unknown_cmt",
+        "ID,TIME,AMT,CMT,EVID\n1,0,100,1,1\n1,1,0,7,0\n",
+        3,
+        "CMT 7",
+    );
+}
+
+#[test]
+fn unknown_model_and_parameter_are_reported_before_anything_runs() {
+    let dir = scratch("unknown_model");
+    let input = dir.join("data.csv");
+    std::fs::write(&input, GOOD_DATA).unwrap();
+    let out_path = dir.join("pred.csv");
+    let out = twin(&[
+        "predict",
+        "--model",
+        "pk-9cmt",
+        "--data",
+        input.to_str().unwrap(),
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown model 'pk-9cmt'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = twin(&[
+        "predict",
+        "--model",
+        "pk-1cmt",
+        "--data",
+        input.to_str().unwrap(),
+        "--param",
+        "CLX=3",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("CLX"), "{}", stderr(&out));
+    assert!(!out_path.exists());
+}
+
+fn simulate(dir: &Path, threads: &str) -> (String, String) {
+    let out = twin(&[
+        "simulate",
+        "--model",
+        "pk-2cmt-mm",
+        "--arm",
+        "low=100 mg q24h x7",
+        "--arm",
+        "high=200 mg q24h x7",
+        "--patients",
+        "2500",
+        "--seed",
+        "11",
+        "--threads",
+        threads,
+        "--every",
+        "2h",
+        "--event",
+        "toxic:CP>3",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (
+        std::fs::read_to_string(dir.join("summary.csv")).unwrap(),
+        std::fs::read_to_string(dir.join("summary.json")).unwrap(),
+    )
+}
+
+#[test]
+fn simulate_summaries_are_byte_identical_on_one_and_two_threads() {
+    let one = simulate(&scratch("sim_threads_1"), "1");
+    let two = simulate(&scratch("sim_threads_2"), "2");
+    assert!(
+        one.0 == two.0,
+        "summary.csv differs between --threads 1 and --threads 2"
+    );
+    assert!(
+        one.1 == two.1,
+        "summary.json differs between --threads 1 and --threads 2"
+    );
+    assert!(
+        one.0
+            .starts_with("arm,output,time,mean,p05,p25,p50,p75,p95\n")
+    );
+    // 7 days at 2-hourly output: 85 times per arm and output.
+    assert_eq!(one.0.lines().count(), 1 + 2 * 85);
+}
+
+#[test]
+fn simulate_rejects_bad_regimen_and_event_before_writing() {
+    let dir = scratch("sim_bad");
+    let out_dir = dir.join("out");
+    let out = twin(&[
+        "simulate",
+        "--model",
+        "pk-1cmt",
+        "--arm",
+        "a=100 mg q24h x0",
+        "--patients",
+        "10",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("dose count"), "{}", stderr(&out));
+    let out = twin(&[
+        "simulate",
+        "--model",
+        "pk-1cmt",
+        "--arm",
+        "a=100 mg",
+        "--event",
+        "e:ANC<1",
+        "--patients",
+        "10",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no output 'ANC'"), "{}", stderr(&out));
+    assert!(!out_dir.exists(), "output directory created for bad input");
+}

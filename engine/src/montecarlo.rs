@@ -1,0 +1,447 @@
+//! Streaming Monte Carlo over virtual patients × therapy arms.
+//!
+//! Each virtual patient `i` draws its random effects from the stream `(seed, replicate, i, Eta)`
+//! once, and is then simulated under every arm with the same η (and the same residual-error
+//! stream), so arm-versus-arm differences are paired counterfactuals. Patients are processed in
+//! waves: a wave's trajectories are simulated in parallel (rayon, behind the `parallel` feature),
+//! then folded into per-(arm, output, time) [`RunningSummary`] accumulators whose sums are exact
+//! and whose quantile sketches hold integer counts, so the result is bit-identical for any number
+//! of threads, any wave size and any split of the patient range. Memory is bounded by one wave,
+//! whatever the number of patients.
+
+use std::ops::Range;
+
+use crate::error::EngineError;
+use crate::model::Model;
+use crate::population::Population;
+use crate::predict::population_of;
+use crate::random::{Purpose, RandomStream};
+use crate::records::Record;
+use crate::simulate::{ParameterTrack, Simulator};
+use crate::solver::SolverOptions;
+use crate::summary::RunningSummary;
+
+#[cfg(feature = "parallel")]
+use rayon::prelude::*;
+
+/// A therapy arm: a name and its dose records (model time units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    /// Arm name as shown in outputs.
+    pub name: String,
+    /// Dose records, sorted by time.
+    pub doses: Vec<Record>,
+}
+
+/// Direction of a threshold event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Crossing {
+    /// The output falls below the threshold.
+    Below,
+    /// The output rises above the threshold.
+    Above,
+}
+
+/// A clinical event defined by an output crossing a threshold at any output time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ThresholdEvent {
+    /// Event name, e.g. `grade4`.
+    pub name: String,
+    /// Output index.
+    pub output: usize,
+    /// Direction.
+    pub crossing: Crossing,
+    /// Threshold in output units.
+    pub threshold: f64,
+}
+
+/// Options of [`run_cohort`].
+#[derive(Debug, Clone)]
+pub struct CohortOptions {
+    /// Master seed.
+    pub seed: u64,
+    /// Replicate index (for replicate studies; 0 otherwise).
+    pub replicate: u64,
+    /// Patient indices to simulate; `0..n` for a whole cohort, a sub-range for one shard.
+    pub patients: Range<u64>,
+    /// Output times, ascending, in model time units.
+    pub output_times: Vec<f64>,
+    /// Solver options.
+    pub solver: SolverOptions,
+    /// Add residual error to the summarised outputs. By default, this is `false`.
+    pub with_residual_error: bool,
+    /// Relative accuracy α of the quantile sketches. By default, this is `1e-3`.
+    pub relative_accuracy: f64,
+    /// Patients per wave (bounds memory). By default, this is `1024`.
+    pub wave_size: usize,
+    /// Threshold events whose probabilities are counted.
+    pub events: Vec<ThresholdEvent>,
+}
+
+impl CohortOptions {
+    /// Options for patients `0..n_patients` with default accuracy and solver.
+    #[must_use]
+    pub fn new(n_patients: u64, seed: u64, output_times: Vec<f64>) -> Self {
+        Self {
+            seed,
+            replicate: 0,
+            patients: 0..n_patients,
+            output_times,
+            solver: SolverOptions::default(),
+            with_residual_error: false,
+            relative_accuracy: 1e-3,
+            wave_size: 1024,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Count of patients with an event, and the summary of the first time it happened.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EventTally {
+    /// Patients with the event.
+    pub n_events: u64,
+    /// First output time at which the event was seen, over patients with the event.
+    pub time_to_event: RunningSummary,
+}
+
+/// Summaries of one arm.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ArmSummary {
+    /// Arm name.
+    pub name: String,
+    /// Patients simulated successfully.
+    pub n_ok: u64,
+    /// Patients whose simulation failed (excluded from the summaries).
+    pub n_failed: u64,
+    /// `[output][time]` summaries.
+    pub outputs: Vec<Vec<RunningSummary>>,
+    /// One tally per threshold event, in the order of [`CohortOptions::events`].
+    pub events: Vec<EventTally>,
+}
+
+/// One failed patient, for the run's report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PatientFailure {
+    /// Patient index.
+    pub patient: u64,
+    /// Arm name.
+    pub arm: String,
+    /// The error, as text.
+    pub message: String,
+}
+
+/// The result of a cohort run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CohortSummary {
+    /// Output times (model time units).
+    pub output_times: Vec<f64>,
+    /// Output names.
+    pub output_names: Vec<String>,
+    /// Per-arm summaries, in arm order.
+    pub arms: Vec<ArmSummary>,
+    /// The first failures (at most [`MAX_REPORTED_FAILURES`]), in patient order.
+    pub failures: Vec<PatientFailure>,
+}
+
+/// Largest number of individual failures kept in a [`CohortSummary`].
+pub const MAX_REPORTED_FAILURES: usize = 100;
+
+impl CohortSummary {
+    /// Merges the summary of a disjoint patient range (a shard) into this one.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] when the two summaries do not describe the same run layout.
+    pub fn merge(&mut self, other: &Self) -> Result<(), EngineError> {
+        if self.arms.len() != other.arms.len()
+            || self.output_times.len() != other.output_times.len()
+        {
+            return Err(EngineError::invalid(
+                "summary merge",
+                "the summaries have different arms or output times",
+            ));
+        }
+        for (a, b) in self.arms.iter_mut().zip(&other.arms) {
+            a.n_ok += b.n_ok;
+            a.n_failed += b.n_failed;
+            for (sa, sb) in a
+                .outputs
+                .iter_mut()
+                .flatten()
+                .zip(b.outputs.iter().flatten())
+            {
+                sa.merge(sb)?;
+            }
+            for (ea, eb) in a.events.iter_mut().zip(&b.events) {
+                ea.n_events += eb.n_events;
+                ea.time_to_event.merge(&eb.time_to_event)?;
+            }
+        }
+        self.failures.extend(other.failures.iter().cloned());
+        self.failures.sort_by_key(|f| f.patient);
+        self.failures.truncate(MAX_REPORTED_FAILURES);
+        Ok(())
+    }
+}
+
+/// Trajectories of one patient under every arm: `[arm][output][time]`, or the error per arm.
+#[derive(Debug, Clone)]
+pub struct PatientTrajectories {
+    /// Patient index.
+    pub patient: u64,
+    /// Values, row-major `[arm][time][output]`; NaN for failed arms.
+    pub values: Vec<f64>,
+    /// Per arm, the failure if the simulation failed.
+    pub failures: Vec<Option<String>>,
+}
+
+/// Per-thread buffers.
+struct Workspace<'m, M: Model + ?Sized> {
+    simulator: Simulator<'m, M>,
+    eta: Vec<f64>,
+    params: Vec<f64>,
+    covariates: Vec<f64>,
+    outputs: Vec<f64>,
+}
+
+/// Simulates patients `options.patients` under every arm and returns streaming summaries.
+///
+/// `on_wave` is called after each wave, in patient order, with the wave's trajectories (for
+/// progress reporting and for writing full trajectories when they are asked for).
+///
+/// # Errors
+/// Invalid options or model declaration. Individual patient failures do not fail the run: they
+/// are counted per arm and listed in [`CohortSummary::failures`].
+pub fn run_cohort<M: Model + ?Sized>(
+    model: &M,
+    arms: &[Arm],
+    options: &CohortOptions,
+    on_wave: &mut dyn FnMut(&[PatientTrajectories]),
+) -> Result<CohortSummary, EngineError> {
+    let spec = model.spec();
+    options.solver.validate()?;
+    if options.output_times.windows(2).any(|w| w[1] < w[0]) {
+        return Err(EngineError::invalid("output times", "must be ascending"));
+    }
+    if arms.is_empty() {
+        return Err(EngineError::invalid("arms", "at least one arm is needed"));
+    }
+    let population = population_of(model)?;
+    let n_out = spec.outputs.len();
+    let n_times = options.output_times.len();
+    let empty = RunningSummary::new(options.relative_accuracy)?;
+    let arm_records: Vec<Vec<Record>> = arms
+        .iter()
+        .map(|arm| merge_records(&arm.doses, &options.output_times))
+        .collect();
+    let output_rows: Vec<Vec<usize>> = arm_records
+        .iter()
+        .map(|records| {
+            records
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.line == OUTPUT_MARK)
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+    let mut summary = CohortSummary {
+        output_times: options.output_times.clone(),
+        output_names: spec.outputs.iter().map(|o| o.name.to_owned()).collect(),
+        arms: arms
+            .iter()
+            .map(|arm| ArmSummary {
+                name: arm.name.clone(),
+                n_ok: 0,
+                n_failed: 0,
+                outputs: vec![vec![empty.clone(); n_times]; n_out],
+                events: options
+                    .events
+                    .iter()
+                    .map(|_| EventTally {
+                        n_events: 0,
+                        time_to_event: empty.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        failures: Vec::new(),
+    };
+    let wave_size = options.wave_size.max(1) as u64;
+    let mut wave_start = options.patients.start;
+    while wave_start < options.patients.end {
+        let wave_end = (wave_start + wave_size).min(options.patients.end);
+        let simulate_one = |ws: &mut Workspace<'_, M>, patient: u64| {
+            simulate_patient(
+                model,
+                &population,
+                arms,
+                &arm_records,
+                &output_rows,
+                options,
+                ws,
+                patient,
+            )
+        };
+        let make_workspace = || -> Workspace<'_, M> {
+            Workspace {
+                simulator: Simulator::new(model, options.solver)
+                    .expect("solver options validated above"),
+                eta: vec![0.0; population.n_eta()],
+                params: vec![0.0; spec.parameters.len()],
+                covariates: vec![f64::NAN; spec.covariates.len()],
+                outputs: Vec::new(),
+            }
+        };
+        #[cfg(feature = "parallel")]
+        let wave: Vec<PatientTrajectories> = (wave_start..wave_end)
+            .into_par_iter()
+            .map_init(make_workspace, simulate_one)
+            .collect();
+        #[cfg(not(feature = "parallel"))]
+        let wave: Vec<PatientTrajectories> = {
+            let mut ws = make_workspace();
+            (wave_start..wave_end)
+                .map(|p| simulate_one(&mut ws, p))
+                .collect()
+        };
+        fold_wave(&mut summary, &wave, options, n_out, n_times);
+        on_wave(&wave);
+        wave_start = wave_end;
+    }
+    Ok(summary)
+}
+
+/// Marker in `Record::line` for the output-grid records added by [`merge_records`].
+const OUTPUT_MARK: usize = usize::MAX;
+
+/// Dose records and output-time records in one list: at equal times, doses come first, so an
+/// output at a dose time shows the post-dose value.
+fn merge_records(doses: &[Record], output_times: &[f64]) -> Vec<Record> {
+    let mut records: Vec<Record> = doses.to_vec();
+    records.extend(output_times.iter().map(|&t| Record {
+        line: OUTPUT_MARK,
+        ..Record::output_time(t)
+    }));
+    // Stable sort keeps dose order at equal times; doses sort before output records.
+    records.sort_by(|a, b| {
+        a.time
+            .total_cmp(&b.time)
+            .then((a.line == OUTPUT_MARK).cmp(&(b.line == OUTPUT_MARK)))
+    });
+    records
+}
+
+#[allow(clippy::too_many_arguments)]
+fn simulate_patient<M: Model + ?Sized>(
+    model: &M,
+    population: &Population,
+    arms: &[Arm],
+    arm_records: &[Vec<Record>],
+    output_rows: &[Vec<usize>],
+    options: &CohortOptions,
+    ws: &mut Workspace<'_, M>,
+    patient: u64,
+) -> PatientTrajectories {
+    let n_out = model.spec().outputs.len();
+    let n_times = options.output_times.len();
+    let mut eta_stream = RandomStream::new(options.seed, options.replicate, patient, Purpose::Eta);
+    population.sample_eta(&mut eta_stream, &mut ws.eta);
+    population.individual_parameters(&ws.covariates, &ws.eta, &mut ws.params);
+    let mut values = vec![f64::NAN; arms.len() * n_times * n_out];
+    let mut failures = vec![None; arms.len()];
+    for (arm_idx, records) in arm_records.iter().enumerate() {
+        ws.outputs.resize(records.len() * n_out, 0.0);
+        match ws.simulator.run(
+            records,
+            ParameterTrack::Constant(&ws.params),
+            &mut ws.outputs,
+        ) {
+            Ok(()) => {
+                let arm_values =
+                    &mut values[arm_idx * n_times * n_out..(arm_idx + 1) * n_times * n_out];
+                for (time_idx, &row) in output_rows[arm_idx].iter().enumerate() {
+                    arm_values[time_idx * n_out..(time_idx + 1) * n_out]
+                        .copy_from_slice(&ws.outputs[row * n_out..(row + 1) * n_out]);
+                }
+                if options.with_residual_error {
+                    // Same residual stream in every arm: common random numbers for paired arms.
+                    let mut eps = RandomStream::new(
+                        options.seed,
+                        options.replicate,
+                        patient,
+                        Purpose::Residual,
+                    );
+                    for row in arm_values.chunks_mut(n_out) {
+                        for (o, v) in row.iter_mut().enumerate() {
+                            *v = population.residual(o).observe(*v, eps.normal());
+                        }
+                    }
+                }
+            }
+            Err(e) => failures[arm_idx] = Some(e.for_patient(patient.to_string()).to_string()),
+        }
+    }
+    PatientTrajectories {
+        patient,
+        values,
+        failures,
+    }
+}
+
+fn fold_wave(
+    summary: &mut CohortSummary,
+    wave: &[PatientTrajectories],
+    options: &CohortOptions,
+    n_out: usize,
+    n_times: usize,
+) {
+    for (arm_idx, arm) in summary.arms.iter_mut().enumerate() {
+        let ok: Vec<&PatientTrajectories> = wave
+            .iter()
+            .filter(|p| p.failures[arm_idx].is_none())
+            .collect();
+        arm.n_ok += ok.len() as u64;
+        arm.n_failed += (wave.len() - ok.len()) as u64;
+        let offset = arm_idx * n_times * n_out;
+        let fold_output = |(o, per_time): (usize, &mut Vec<RunningSummary>)| {
+            for (time_idx, acc) in per_time.iter_mut().enumerate() {
+                for p in &ok {
+                    acc.add(p.values[offset + time_idx * n_out + o]);
+                }
+            }
+        };
+        #[cfg(feature = "parallel")]
+        arm.outputs.par_iter_mut().enumerate().for_each(fold_output);
+        #[cfg(not(feature = "parallel"))]
+        arm.outputs.iter_mut().enumerate().for_each(fold_output);
+        for (event, tally) in options.events.iter().zip(arm.events.iter_mut()) {
+            for p in &ok {
+                let first = (0..n_times).find(|&t| {
+                    let v = p.values[offset + t * n_out + event.output];
+                    match event.crossing {
+                        Crossing::Below => v < event.threshold,
+                        Crossing::Above => v > event.threshold,
+                    }
+                });
+                if let Some(t) = first {
+                    tally.n_events += 1;
+                    tally.time_to_event.add(options.output_times[t]);
+                }
+            }
+        }
+    }
+    for p in wave {
+        for (arm_idx, failure) in p.failures.iter().enumerate() {
+            if let Some(message) = failure
+                && summary.failures.len() < MAX_REPORTED_FAILURES
+            {
+                summary.failures.push(PatientFailure {
+                    patient: p.patient,
+                    arm: summary.arms[arm_idx].name.clone(),
+                    message: message.clone(),
+                });
+            }
+        }
+    }
+}

@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented public function.
 //! Criterion benchmarks of the cohort path against the hand-written reference loop.
 //! Ids follow `{model}/{solver}/{n_patients}` (STYLE.md §9).
 
@@ -25,5 +26,9 @@ fn cohort(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cohort);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = cohort
+}
 criterion_main!(benches);

@@ -291,8 +291,8 @@ impl Population {
         for zi in z.iter_mut() {
             *zi = stream.normal();
         }
-        for i in 0..n {
-            eta[i] = (0..=i).map(|j| self.cholesky_lower[(i, j)] * z[j]).sum();
+        for (i, eta_i) in eta.iter_mut().enumerate().take(n) {
+            *eta_i = (0..=i).map(|j| self.cholesky_lower[(i, j)] * z[j]).sum();
         }
     }
 

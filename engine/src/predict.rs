@@ -175,7 +175,7 @@ fn parameter_rows<M: Model + ?Sized>(
             };
             let record = &subject.records[source_record];
             let value = record.covariates[*column];
-            if !value.is_nan() && !(value >= cov.lower && value <= cov.upper) {
+            if !(value.is_nan() || (cov.lower..=cov.upper).contains(&value)) {
                 return Err(EngineError::input(
                     &dataset.source,
                     record.line,

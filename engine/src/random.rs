@@ -106,7 +106,11 @@ mod tests {
         assert_eq!(got, PINNED_UNIFORMS, "ChaCha8 stream changed: {got:?}");
     }
 
-    const PINNED_UNIFORMS: [u64; 3] = [0, 0, 0];
+    const PINNED_UNIFORMS: [u64; 3] = [
+        890_940_248_386_946,
+        849_462_371_681_984,
+        903_530_408_930_781,
+    ];
 
     #[test]
     fn purposes_and_patients_give_different_streams() {

@@ -28,7 +28,7 @@ impl Evid {
     /// A message naming the accepted codes when `code` is not 0–4.
     pub fn from_code(code: f64) -> Result<Self, String> {
         match code {
-            c if c == c.round() && (0.0..=4.0).contains(&c) => Ok(match c as u8 {
+            c if c.fract().abs() < f64::EPSILON && (0.0..=4.0).contains(&c) => Ok(match c as u8 {
                 0 => Self::Observation,
                 1 => Self::Dose,
                 2 => Self::Other,
@@ -84,7 +84,7 @@ impl SteadyState {
     /// A message naming the accepted codes when `code` is not 0–3.
     pub fn from_code(code: f64) -> Result<Self, String> {
         match code {
-            c if c == c.round() && (0.0..=3.0).contains(&c) => Ok(match c as u8 {
+            c if c.fract().abs() < f64::EPSILON && (0.0..=3.0).contains(&c) => Ok(match c as u8 {
                 0 => Self::No,
                 1 => Self::Reset,
                 2 => Self::Add,

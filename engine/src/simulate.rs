@@ -187,6 +187,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         self.pending.clear();
         self.infusions.clear();
         self.inputs.fill(0.0);
+        self.solver.forget_step_size();
         let Some(first) = records.first() else {
             return Ok(());
         };
@@ -292,13 +293,18 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         if t_target <= self.t {
             return Ok(());
         }
-        if self.has_closed_form {
-            let dt = t_target - self.t;
-            self.model.advance_exact(p, &mut self.y, &self.inputs, dt);
+        // A closed form may decline an interval (e.g. near-degenerate eigenvalues); the ODE
+        // solver then takes over for that interval.
+        if self.has_closed_form
+            && self
+                .model
+                .advance_exact(p, &mut self.y, &self.inputs, t_target - self.t)
+        {
             if self.y.iter().any(|v| !v.is_finite()) {
                 return Err(EngineError::NonFinite { t: t_target });
             }
             self.t = t_target;
+            self.solver_fresh = false;
             return Ok(());
         }
         if !self.solver_fresh {
@@ -717,8 +723,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         if dt <= 0.0 {
             return Ok(());
         }
-        if self.has_closed_form {
-            self.model.advance_exact(p, y, inputs, dt);
+        if self.has_closed_form && self.model.advance_exact(p, y, inputs, dt) {
             return Ok(());
         }
         let model = self.model;
@@ -990,5 +995,5 @@ mod tests {
         assert_eq!((stats.accepted, stats.rejected), PINNED_STEPS, "{stats:?}");
     }
 
-    const PINNED_STEPS: (usize, usize) = (0, 0);
+    const PINNED_STEPS: (usize, usize) = (79, 0);
 }

@@ -177,6 +177,14 @@ impl Dopri5 {
         &self.y
     }
 
+    /// Forgets the step-size hint, so the next step size comes from the initial-step heuristic.
+    ///
+    /// Call this between independent problems (patients): a hint left by another patient would
+    /// make results depend on which patients a thread solved before.
+    pub fn forget_step_size(&mut self) {
+        self.h = 0.0;
+    }
+
     /// Restarts at `(t, y)` after a discontinuity. The last step size is kept as a hint.
     pub fn restart(&mut self, t: f64, y: &[f64]) {
         self.t = t;

@@ -96,12 +96,12 @@ mod tests {
     fn finds_models_by_id_and_version_and_explains_misses() {
         assert_eq!(find("pk-2cmt").unwrap().spec().id, "pk-2cmt");
         assert_eq!(find("PK-2CMT@1").unwrap().spec().version, "1");
-        let unknown = find("pk-9cmt").unwrap_err().to_string();
+        let unknown = find("pk-9cmt").err().unwrap().to_string();
         assert!(
             unknown.contains("pk-9cmt") && unknown.contains("pk-1cmt"),
             "{unknown}"
         );
-        let version = find("pk-1cmt@7").unwrap_err().to_string();
+        let version = find("pk-1cmt@7").err().unwrap().to_string();
         assert!(
             version.contains("'7'") && version.contains("released versions: 1"),
             "{version}"

@@ -92,8 +92,17 @@
 //! relative gap between two disposition eigenvalues. When `g < 1e−6` (only possible when an
 //! inter-compartmental clearance is near zero), or when a rate constant or eigenvalue is not
 //! finite, [`Mammillary::advance`] returns `false` and leaves the state untouched; the engine then
-//! integrates the right-hand side numerically. Otherwise the rounding error is below about
-//! `1e−10` relative.
+//! integrates the right-hand side numerically.
+//!
+//! # Accuracy
+//!
+//! Against a 50-digit matrix exponential of the augmented system (random parameters within a
+//! factor 10 of typical, `KA` free or pinned to an eigenvalue, `dt` from 1e−4 to 100 h), every
+//! component larger than 1e−12 of the mass agreed to about 2e−15 relative for one compartment and
+//! 3e−11 for two and three. The larger figures come from a compartment that starts empty and
+//! fills from a much fuller neighbour over a very short interval: the sum over modes then
+//! cancels, and the absolute error is a few ulps of the largest amount (about 1e−16 of the mass
+//! in the system), as in any sum-of-exponentials (ADVAN) solution.
 
 /// Largest number of disposition compartments (central plus two peripherals).
 const MAX_DISPOSITION: usize = 3;

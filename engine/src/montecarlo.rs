@@ -404,17 +404,19 @@ fn fold_wave(
         arm.n_ok += ok.len() as u64;
         arm.n_failed += (wave.len() - ok.len()) as u64;
         let offset = arm_idx * n_times * n_out;
-        let fold_output = |(o, per_time): (usize, &mut Vec<RunningSummary>)| {
-            for (time_idx, acc) in per_time.iter_mut().enumerate() {
+        for (o, per_time) in arm.outputs.iter_mut().enumerate() {
+            // Each accumulator is independent, so time points fold in parallel; the accumulators
+            // are order-independent, so the result does not depend on the split.
+            let fold_time = |(time_idx, acc): (usize, &mut RunningSummary)| {
                 for p in &ok {
                     acc.add(p.values[offset + time_idx * n_out + o]);
                 }
-            }
-        };
-        #[cfg(feature = "parallel")]
-        arm.outputs.par_iter_mut().enumerate().for_each(fold_output);
-        #[cfg(not(feature = "parallel"))]
-        arm.outputs.iter_mut().enumerate().for_each(fold_output);
+            };
+            #[cfg(feature = "parallel")]
+            per_time.par_iter_mut().enumerate().for_each(fold_time);
+            #[cfg(not(feature = "parallel"))]
+            per_time.iter_mut().enumerate().for_each(fold_time);
+        }
         for (event, tally) in options.events.iter().zip(arm.events.iter_mut()) {
             for p in &ok {
                 let first = (0..n_times).find(|&t| {

@@ -125,6 +125,15 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         options.validate()?;
         let spec = model.spec();
         let n_states = spec.states.len();
+        if n_states == 0 || n_states > crate::solver::MAX_STATES {
+            return Err(EngineError::invalid(
+                format!("model {}", spec.id),
+                format!(
+                    "has {n_states} states; the solver supports 1 to {}",
+                    crate::solver::MAX_STATES
+                ),
+            ));
+        }
         let n_params = spec.parameters.len();
         let typical = spec.typical_parameters();
         let mut probe = vec![0.0; n_states];

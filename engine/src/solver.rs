@@ -120,9 +120,8 @@ pub struct Dopri5 {
     t: f64,
     h: f64,
     y: Vec<f64>,
-    k: [Vec<f64>; 7],
+    k: [Vec<f64>; 2],
     y_stage: Vec<f64>,
-    y_new: Vec<f64>,
     dense: [Vec<f64>; 5],
     t_old: f64,
     h_dense: f64,
@@ -141,9 +140,8 @@ impl Dopri5 {
             t: 0.0,
             h: 0.0,
             y: v(),
-            k: [v(), v(), v(), v(), v(), v(), v()],
+            k: [v(), v()],
             y_stage: v(),
-            y_new: v(),
             dense: [v(), v(), v(), v(), v()],
             t_old: 0.0,
             h_dense: 0.0,
@@ -283,6 +281,9 @@ impl Dopri5 {
     }
 
     /// Takes one accepted step (retrying rejected ones), ending at `t_stop` at the latest.
+    ///
+    /// The stages live in stack arrays of a compile-time size: exact for small systems (so loops
+    /// unroll, as in a hand-written solver), [`MAX_STATES`] otherwise.
     fn step<F>(&mut self, f: &mut F, t_stop: f64) -> Result<(), EngineError>
     where
         F: FnMut(f64, &[f64], &mut [f64]),
@@ -295,8 +296,37 @@ impl Dopri5 {
                 self.h = self.initial_step(f, t_stop);
             }
         }
+        match self.y.len() {
+            1 => self.step_kernel::<F, 1>(f, t_stop, 1),
+            2 => self.step_kernel::<F, 2>(f, t_stop, 2),
+            3 => self.step_kernel::<F, 3>(f, t_stop, 3),
+            4 => self.step_kernel::<F, 4>(f, t_stop, 4),
+            5 => self.step_kernel::<F, 5>(f, t_stop, 5),
+            6 => self.step_kernel::<F, 6>(f, t_stop, 6),
+            7 => self.step_kernel::<F, 7>(f, t_stop, 7),
+            8 => self.step_kernel::<F, 8>(f, t_stop, 8),
+            n if n <= 16 => self.step_kernel::<F, 16>(f, t_stop, n),
+            n => self.step_kernel::<F, MAX_STATES>(f, t_stop, n),
+        }
+    }
+
+    /// One Dormand–Prince step for `n ≤ N` states, with stage vectors on the stack.
+    fn step_kernel<F, const N: usize>(
+        &mut self,
+        f: &mut F,
+        t_stop: f64,
+        n: usize,
+    ) -> Result<(), EngineError>
+    where
+        F: FnMut(f64, &[f64], &mut [f64]),
+    {
         let (rtol, atol) = (self.options.rtol, self.options.atol);
-        let n = self.y.len();
+        let mut y = [0.0; N];
+        y[..n].copy_from_slice(&self.y);
+        let mut k = [[0.0; N]; 7];
+        k[0][..n].copy_from_slice(&self.k[0]);
+        let mut ys = [0.0; N];
+        let mut yn = [0.0; N];
         let mut h = self.h.min(self.options.max_step);
         let mut rejected_before = false;
         loop {
@@ -309,37 +339,34 @@ impl Dopri5 {
                 return Err(EngineError::StepSizeUnderflow { t: self.t, h });
             }
             let t = self.t;
-            let y = &self.y;
-            let [k1, k2, k3, k4, k5, k6, k7] = &mut self.k;
-            let ys = &mut self.y_stage;
+            let [k1, k2, k3, k4, k5, k6, k7] = &mut k;
             for i in 0..n {
                 ys[i] = y[i] + h * A21 * k1[i];
             }
-            f(t + C2 * h, ys, k2);
+            f(t + C2 * h, &ys[..n], &mut k2[..n]);
             for i in 0..n {
                 ys[i] = y[i] + h * (A31 * k1[i] + A32 * k2[i]);
             }
-            f(t + C3 * h, ys, k3);
+            f(t + C3 * h, &ys[..n], &mut k3[..n]);
             for i in 0..n {
                 ys[i] = y[i] + h * (A41 * k1[i] + A42 * k2[i] + A43 * k3[i]);
             }
-            f(t + C4 * h, ys, k4);
+            f(t + C4 * h, &ys[..n], &mut k4[..n]);
             for i in 0..n {
                 ys[i] = y[i] + h * (A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i]);
             }
-            f(t + C5 * h, ys, k5);
+            f(t + C5 * h, &ys[..n], &mut k5[..n]);
             for i in 0..n {
                 ys[i] = y[i]
                     + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
             }
             let t_new = if last { t_stop } else { t + h };
-            f(t_new, ys, k6);
-            let yn = &mut self.y_new;
+            f(t_new, &ys[..n], &mut k6[..n]);
             for i in 0..n {
                 yn[i] = y[i]
                     + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
             }
-            f(t_new, yn, k7);
+            f(t_new, &yn[..n], &mut k7[..n]);
             self.stats.rhs_calls += 6;
             let mut err = 0.0;
             for i in 0..n {
@@ -350,7 +377,7 @@ impl Dopri5 {
             }
             let err = (err / n.max(1) as f64).sqrt();
             if !err.is_finite() {
-                if yn.iter().any(|v| !v.is_finite()) && h <= 1e-10 * t.abs().max(1.0) {
+                if yn[..n].iter().any(|v| !v.is_finite()) && h <= 1e-10 * t.abs().max(1.0) {
                     return Err(EngineError::NonFinite { t });
                 }
                 h *= 0.1;
@@ -359,50 +386,48 @@ impl Dopri5 {
                 continue;
             }
             // Step-size controller of Hairer's DOPRI5 without the PI term: safety 0.9, factor in [0.2, 10].
-            let mut factor = 0.9 * err.powf(-0.2);
-            factor = factor.clamp(0.2, 10.0);
-            if err <= 1.0 {
-                if yn.iter().any(|v| !v.is_finite()) {
-                    return Err(EngineError::NonFinite { t: t_new });
-                }
-                // Dense output for the accepted step.
-                let [r1, r2, r3, r4, r5] = &mut self.dense;
-                for i in 0..n {
-                    let ydiff = yn[i] - y[i];
-                    let bspl = h * k1[i] - ydiff;
-                    r1[i] = y[i];
-                    r2[i] = ydiff;
-                    r3[i] = bspl;
-                    r4[i] = ydiff - h * k7[i] - bspl;
-                    r5[i] = h
-                        * (D1 * k1[i]
-                            + D3 * k3[i]
-                            + D4 * k4[i]
-                            + D5 * k5[i]
-                            + D6 * k6[i]
-                            + D7 * k7[i]);
-                }
-                self.t_old = t;
-                self.h_dense = h;
-                self.has_dense = true;
-                std::mem::swap(&mut self.y, &mut self.y_new);
-                std::mem::swap(k1, k7);
-                self.t = t_new;
-                if rejected_before {
-                    factor = factor.min(1.0);
-                }
-                if !last {
-                    self.h = (h * factor).min(self.options.max_step);
-                }
-                self.stats.accepted += 1;
-                return Ok(());
+            let mut factor = (0.9 * err.powf(-0.2)).clamp(0.2, 10.0);
+            if err > 1.0 {
+                h *= factor.min(1.0);
+                rejected_before = true;
+                self.stats.rejected += 1;
+                continue;
             }
-            h *= factor.min(1.0);
-            rejected_before = true;
-            self.stats.rejected += 1;
+            if yn[..n].iter().any(|v| !v.is_finite()) {
+                return Err(EngineError::NonFinite { t: t_new });
+            }
+            // Dense output of the accepted step (Hairer's CONTD5 coefficients).
+            let [r1, r2, r3, r4, r5] = &mut self.dense;
+            for i in 0..n {
+                let ydiff = yn[i] - y[i];
+                let bspl = h * k1[i] - ydiff;
+                r1[i] = y[i];
+                r2[i] = ydiff;
+                r3[i] = bspl;
+                r4[i] = ydiff - h * k7[i] - bspl;
+                r5[i] = h
+                    * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i] + D6 * k6[i] + D7 * k7[i]);
+            }
+            self.t_old = t;
+            self.h_dense = h;
+            self.has_dense = true;
+            self.y.copy_from_slice(&yn[..n]);
+            self.k[0].copy_from_slice(&k7[..n]);
+            self.t = t_new;
+            if rejected_before {
+                factor = factor.min(1.0);
+            }
+            if !last {
+                self.h = (h * factor).min(self.options.max_step);
+            }
+            self.stats.accepted += 1;
+            return Ok(());
         }
     }
 }
+
+/// Largest number of states the solver supports.
+pub const MAX_STATES: usize = 64;
 
 #[cfg(test)]
 mod tests {

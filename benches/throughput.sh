@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Reproduces the tables of benches/README.md: throughput ratios (engine vs a hand-written
+# Dormand–Prince loop, one thread vs all cores) and peak memory of `twin simulate` for 10,000 and
+# 1,000,000 patients. Usage: benches/throughput.sh [N_PATIENTS_FOR_THROUGHPUT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-10000}"
+cargo build --release -p twin-benches --bin throughput -p twin-cli --quiet
+target/release/throughput "$n"
+
+peak_kib() {
+    # Peak resident set size of the command, in KiB (GNU time's %M).
+    /usr/bin/time -f '%M' -o /tmp/twin-peak.$$ "$@" > /dev/null
+    cat /tmp/twin-peak.$$
+}
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+echo
+echo "| twin simulate (pk-2cmt-mm, 28 daily doses, hourly output) | patients | peak RSS (MiB) | wall (s) |"
+echo "| --- | --- | --- | --- |"
+for patients in 10000 1000000; do
+    start=$(date +%s.%N)
+    kib=$(peak_kib target/release/twin simulate --model pk-2cmt-mm --arm "daily=100 mg q24h x28" \
+        --patients "$patients" --seed 1 --every 1h --out "$tmp/sim-$patients")
+    end=$(date +%s.%N)
+    awk -v p="$patients" -v k="$kib" -v s="$start" -v e="$end" \
+        'BEGIN { printf "| all cores | %d | %.1f | %.1f |\n", p, k / 1024, e - s }'
+done

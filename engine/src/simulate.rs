@@ -234,7 +234,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
                 self.propagate_to(record.time, stop, p_prev)?;
             }
             let p = params.row(idx, self.n_params);
-            if !same_bits(p, p_prev) {
+            if matches!(params, ParameterTrack::PerRecord(_)) && !same_bits(p, p_prev) {
                 self.solver_fresh = false;
             }
             self.apply_record(idx, record, p)?;
@@ -325,16 +325,22 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
             solver,
             inputs,
             y,
+            infusions,
             ..
         } = self;
-        let mut rhs = |t: f64, state: &[f64], dy: &mut [f64]| {
-            model.rhs(t, state, p, dy);
-            for (d, r) in dy.iter_mut().zip(inputs.iter()) {
-                *d += r;
-            }
-        };
         let stop = t_stop.max(t_target);
-        solver.solve_to(&mut rhs, t_target, stop, y)?;
+        if infusions.is_empty() {
+            let mut rhs = |t: f64, state: &[f64], dy: &mut [f64]| model.rhs(t, state, p, dy);
+            solver.solve_to(&mut rhs, t_target, stop, y)?;
+        } else {
+            let mut rhs = |t: f64, state: &[f64], dy: &mut [f64]| {
+                model.rhs(t, state, p, dy);
+                for (d, r) in dy.iter_mut().zip(inputs.iter()) {
+                    *d += r;
+                }
+            };
+            solver.solve_to(&mut rhs, t_target, stop, y)?;
+        }
         self.t = t_target;
         Ok(())
     }

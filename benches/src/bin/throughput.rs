@@ -43,6 +43,7 @@ fn main() {
         (t_all, c_all) = (t_all.min(t), c);
     }
     let rate = |t: f64| n as f64 / t;
+    println!("Best of {ROUNDS} interleaved rounds.");
     println!(
         "Workload: pk-2cmt-mm (ODE path), {} daily oral doses, hourly output (673 times), {n} patients.",
         twin_benches::N_DOSES

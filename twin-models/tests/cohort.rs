@@ -1,0 +1,160 @@
+//! Cohort runs: paired arms, invariance to wave size and patient split, failing patients.
+
+use twin_engine::model::{
+    DoseModifiers, Model, ModelSpec, OutputSpec, ParameterSpec, StateSpec, TimeUnit,
+};
+use twin_engine::montecarlo::{Arm, CohortOptions, PatientTrajectories, run_cohort};
+use twin_engine::population::{RandomEffect, Transform, VariabilityModel};
+use twin_engine::regimen::Regimen;
+use twin_models::pk::TwoCompartment;
+
+fn arm(model: &dyn Model, name: &str, text: &str) -> Arm {
+    Arm {
+        name: name.into(),
+        doses: Regimen::parse(text, model.spec()).unwrap().doses,
+    }
+}
+
+#[test]
+fn arms_of_one_patient_share_eta_so_linear_pk_doubles_exactly() {
+    // Linear PK: the same patient (same η) given twice the dose has twice the concentration at
+    // every time. Different η in the two arms would break this for almost every patient.
+    let model = TwoCompartment::new();
+    let arms = [
+        arm(&model, "100", "100 mg q12h x6"),
+        arm(&model, "200", "200 mg q12h x6"),
+    ];
+    let options = CohortOptions::new(200, 5, (0..=96).map(f64::from).collect());
+    let mut checked = 0;
+    let mut on_wave = |wave: &[PatientTrajectories]| {
+        for p in wave {
+            let n = p.values.len() / 2;
+            for (low, high) in p.values[..n].iter().zip(&p.values[n..]) {
+                assert!(
+                    (2.0 * low - high).abs() <= 1e-12 * high.abs().max(1e-12),
+                    "patient {}: {low} vs {high}",
+                    p.patient
+                );
+            }
+            checked += 1;
+        }
+    };
+    let summary = run_cohort(&model, &arms, &options, &mut on_wave).unwrap();
+    assert_eq!(checked, 200);
+    assert_eq!(summary.arms[0].n_ok, 200);
+    // Patients differ from each other (η is sampled): the 5th and 95th percentiles differ.
+    let at_12h = &summary.arms[0].outputs[0][12];
+    assert!(at_12h.quantile(0.95).unwrap() > 1.2 * at_12h.quantile(0.05).unwrap());
+}
+
+#[test]
+fn summaries_do_not_depend_on_wave_size_or_patient_split() {
+    let model = TwoCompartment::new();
+    let arms = [arm(&model, "a", "100 mg q24h x3")];
+    let mut options = CohortOptions::new(600, 9, (0..=72).map(f64::from).collect());
+    let whole = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();
+    options.wave_size = 37;
+    let small_waves = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();
+    assert!(whole == small_waves, "wave size changed the summary");
+    options.patients = 0..250;
+    let mut first = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();
+    options.patients = 250..600;
+    let second = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();
+    first.merge(&second).unwrap();
+    assert!(
+        whole == first,
+        "merging two patient ranges differs from one run"
+    );
+}
+
+/// `dy/dt = r·y²` from y(0) = 1 explodes at t = 1/r; r = 0.05·e^η with ω² = 4, so patients
+/// with η > ln(20/48) ≈ −0.88 explode before 48 h and the others do not.
+struct Explosive {
+    spec: ModelSpec,
+}
+
+impl Explosive {
+    fn new() -> Self {
+        Self {
+            spec: ModelSpec {
+                id: "explosive",
+                version: "1",
+                description: "test model that blows up for some patients",
+                time_unit: TimeUnit::Hour,
+                states: vec![StateSpec {
+                    name: "Y",
+                    unit: "-",
+                }],
+                parameters: vec![ParameterSpec {
+                    name: "R",
+                    unit: "1/h",
+                    typical: 0.05,
+                    lower: 0.0,
+                    upper: 1e9,
+                    source: "test",
+                }],
+                covariates: vec![],
+                outputs: vec![OutputSpec {
+                    name: "Y",
+                    unit: "-",
+                }],
+                dosing: vec![DoseModifiers::default()],
+                default_dose_compartment: 0,
+                variability: VariabilityModel {
+                    random_effects: vec![RandomEffect {
+                        parameter: 0,
+                        transform: Transform::LogNormal,
+                    }],
+                    omega: vec![4.0],
+                    covariate_effects: vec![],
+                    residual: vec![],
+                },
+            },
+        }
+    }
+}
+
+impl Model for Explosive {
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
+        dy[0] = p[0] * y[0] * y[0];
+    }
+    fn initial_state(&self, _p: &[f64], y: &mut [f64]) {
+        y[0] = 1.0;
+    }
+    fn outputs(&self, _t: f64, y: &[f64], _p: &[f64], out: &mut [f64]) {
+        out[0] = y[0];
+    }
+}
+
+#[test]
+fn failing_patients_are_named_with_their_time_and_do_not_stop_the_cohort() {
+    let model = Explosive::new();
+    let arms = [Arm {
+        name: "none".into(),
+        doses: vec![],
+    }];
+    let options = CohortOptions::new(100, 3, (0..=48).map(f64::from).collect());
+    let summary = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();
+    let arm = &summary.arms[0];
+    assert!(
+        arm.n_failed > 10 && arm.n_ok > 10,
+        "ok {} failed {}",
+        arm.n_ok,
+        arm.n_failed
+    );
+    assert_eq!(arm.n_ok + arm.n_failed, 100);
+    let failure = &summary.failures[0];
+    assert!(
+        failure
+            .message
+            .starts_with(&format!("patient {} failed", failure.patient)),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.contains("t = "), "{}", failure.message);
+    // Summaries hold only the patients that succeeded.
+    assert_eq!(arm.outputs[0][48].count(), arm.n_ok);
+}

@@ -41,7 +41,7 @@ pub fn engine_cohort(n_patients: u64, seed: u64) -> f64 {
         Regimen::parse(&regimen_text(), model.spec()).expect("benchmark regimen is valid");
     let arms = [Arm {
         name: "daily".into(),
-        doses: regimen.doses,
+        regimen,
     }];
     let options = CohortOptions::new(n_patients, seed, hourly_times());
     let summary = run_cohort(&model, &arms, &options, &mut |_| {}).expect("benchmark cohort runs");

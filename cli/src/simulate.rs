@@ -102,7 +102,7 @@ fn parse_arm(text: &str, model: &dyn Model) -> Result<Arm, Failure> {
     };
     Ok(Arm {
         name: name.to_owned(),
-        doses: regimen.doses,
+        regimen,
     })
 }
 
@@ -146,13 +146,7 @@ fn output_times(args: &Args, model: &dyn Model, arms: &[Arm]) -> Result<Vec<f64>
         Some(text) => parse_duration(text, unit).map_err(Failure::input)?,
         None => arms
             .iter()
-            .map(|a| {
-                Regimen {
-                    label: String::new(),
-                    doses: a.doses.clone(),
-                }
-                .natural_end()
-            })
+            .map(|a| a.regimen.natural_end())
             .fold(0.0, f64::max),
     };
     if until <= 0.0 {

@@ -6,7 +6,8 @@
 //! right-hand side never sees the dosing history. A linear model may also propagate its state
 //! exactly over an interval ([`Model::advance_exact`]); the engine then skips the ODE solver.
 
-use crate::population::VariabilityModel;
+use crate::population::{Population, VariabilityModel};
+use crate::random::RandomStream;
 
 /// Unit of the model's time axis. Regimens and output grids are converted into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -117,6 +118,40 @@ pub struct DoseModifiers {
     pub duration: Option<usize>,
 }
 
+/// Whether an outcome is a value (e.g. nadir ANC) or the time of an event (e.g. progression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum OutcomeKind {
+    /// A number per patient, summarised by mean and quantiles.
+    Value,
+    /// The time of the first occurrence, NaN when it did not occur within the horizon
+    /// (administratively censored); summarised by event probability and Kaplan–Meier curve.
+    TimeToEvent,
+}
+
+/// A per-patient clinical outcome derived from the simulated trajectory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutcomeSpec {
+    /// Short name, e.g. `grade4` or `nadir_anc`.
+    pub name: &'static str,
+    /// Unit of the value (the model's time unit for events).
+    pub unit: &'static str,
+    /// Value or time to event.
+    pub kind: OutcomeKind,
+    /// Definition, e.g. "first time ANC < 0.5 ×10⁹/L (CTCAE grade 4)".
+    pub description: &'static str,
+}
+
+/// A built-in therapy of a model: a name and its regimen text (see [`crate::regimen`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TherapySpec {
+    /// Name, e.g. `docetaxel-100`.
+    pub name: &'static str,
+    /// Regimen text, e.g. `100 mg/m2 iv over 1h q3w x6`.
+    pub regimen: &'static str,
+    /// What it is and where it comes from.
+    pub description: &'static str,
+}
+
 /// Everything a model declares about itself.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ModelSpec {
@@ -142,6 +177,14 @@ pub struct ModelSpec {
     pub default_dose_compartment: usize,
     /// Random effects, covariate effects and residual error.
     pub variability: VariabilityModel,
+    /// Per-patient clinical outcomes computed by [`Model::outcomes`].
+    pub outcomes: Vec<OutcomeSpec>,
+    /// Built-in therapies.
+    pub therapies: Vec<TherapySpec>,
+    /// Evidence level shown to users, e.g. "published parameters" or "research model".
+    pub evidence: &'static str,
+    /// Equations, parameter provenance and assumptions, as shown by `twin models --describe`.
+    pub documentation: &'static str,
 }
 
 impl ModelSpec {
@@ -184,6 +227,56 @@ pub trait Model: Send + Sync {
     fn initial_state(&self, p: &[f64], y: &mut [f64]) {
         let _ = p;
         y.fill(0.0);
+    }
+
+    /// Writes `dy/dt` including the zero-order `inputs` (amount per time unit into each state).
+    ///
+    /// By default this is [`Model::rhs`] plus the inputs. A model whose dynamics depend on the
+    /// input rate itself (e.g. a meal being eaten) overrides it.
+    fn rhs_with_inputs(&self, t: f64, y: &[f64], p: &[f64], inputs: &[f64], dy: &mut [f64]) {
+        self.rhs(t, y, p, dy);
+        for (d, r) in dy.iter_mut().zip(inputs) {
+            *d += r;
+        }
+    }
+
+    /// Writes the individual parameters for `covariates` (model order, NaN = reference) and
+    /// random effects `eta` into `params`.
+    ///
+    /// By default this is the declared population model ([`Population::individual_parameters`]);
+    /// a model whose parameters come from a table (e.g. one row per virtual patient) overrides it.
+    fn individual_parameters(
+        &self,
+        population: &Population,
+        covariates: &[f64],
+        eta: &[f64],
+        params: &mut [f64],
+    ) {
+        population.individual_parameters(covariates, eta, params);
+    }
+
+    /// Samples the covariates of a virtual patient (model order) from the model's covariate
+    /// distribution. By default every covariate takes its reference value.
+    fn sample_covariates(&self, stream: &mut RandomStream, covariates: &mut [f64]) {
+        let _ = stream;
+        for (c, spec) in covariates.iter_mut().zip(&self.spec().covariates) {
+            *c = spec.reference;
+        }
+    }
+
+    /// Computes the per-patient outcomes declared in [`ModelSpec::outcomes`] from the outputs at
+    /// `times` (row-major `times.len() × n_outputs`). `stream` serves stochastic events (new
+    /// lesions, dropout, death). By default a model has no outcomes.
+    fn outcomes(
+        &self,
+        times: &[f64],
+        outputs: &[f64],
+        params: &[f64],
+        covariates: &[f64],
+        stream: &mut RandomStream,
+        out: &mut [f64],
+    ) {
+        let _ = (times, outputs, params, covariates, stream, out);
     }
 
     /// Writes the outputs at time `t` into `out` (one value per [`OutputSpec`]).

@@ -16,7 +16,8 @@ use crate::model::Model;
 use crate::population::Population;
 use crate::predict::population_of;
 use crate::random::{Purpose, RandomStream};
-use crate::records::Record;
+use crate::records::{DoseRate, Record};
+use crate::regimen::Regimen;
 use crate::simulate::{ParameterTrack, Simulator};
 use crate::solver::SolverOptions;
 use crate::summary::RunningSummary;
@@ -24,13 +25,13 @@ use crate::summary::RunningSummary;
 #[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
-/// A therapy arm: a name and its dose records (model time units).
+/// A therapy arm: a name and its regimen (model time units).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arm {
     /// Arm name as shown in outputs.
     pub name: String,
-    /// Dose records, sorted by time.
-    pub doses: Vec<Record>,
+    /// The regimen; doses scaled by a covariate (mg/m², mg/kg) are scaled per patient.
+    pub regimen: Regimen,
 }
 
 /// Direction of a threshold event.
@@ -232,7 +233,7 @@ pub fn run_cohort<M: Model + ?Sized>(
     let empty = RunningSummary::new(options.relative_accuracy)?;
     let arm_records: Vec<Vec<Record>> = arms
         .iter()
-        .map(|arm| merge_records(&arm.doses, &options.output_times))
+        .map(|arm| merge_records(&arm.regimen, &options.output_times))
         .collect();
     let output_rows: Vec<Vec<usize>> = arm_records
         .iter()
@@ -315,10 +316,21 @@ pub fn run_cohort<M: Model + ?Sized>(
 /// Marker in `Record::line` for the output-grid records added by [`merge_records`].
 const OUTPUT_MARK: usize = usize::MAX;
 
+/// Marker in `Record::line` of a dose scaled by the covariate with index `line - SCALED_MARK`.
+const SCALED_MARK: usize = usize::MAX / 2;
+
 /// Dose records and output-time records in one list: at equal times, doses come first, so an
-/// output at a dose time shows the post-dose value.
-fn merge_records(doses: &[Record], output_times: &[f64]) -> Vec<Record> {
-    let mut records: Vec<Record> = doses.to_vec();
+/// output at a dose time shows the post-dose value. Doses scaled by a covariate are marked.
+fn merge_records(regimen: &Regimen, output_times: &[f64]) -> Vec<Record> {
+    let mut records: Vec<Record> = regimen
+        .doses
+        .iter()
+        .zip(&regimen.scale_by)
+        .map(|(dose, scale)| Record {
+            line: scale.map_or(0, |c| SCALED_MARK + c),
+            ..dose.clone()
+        })
+        .collect();
     records.extend(output_times.iter().map(|&t| Record {
         line: OUTPUT_MARK,
         ..Record::output_time(t)
@@ -330,6 +342,24 @@ fn merge_records(doses: &[Record], output_times: &[f64]) -> Vec<Record> {
             .then((a.line == OUTPUT_MARK).cmp(&(b.line == OUTPUT_MARK)))
     });
     records
+}
+
+/// This patient's copy of `records` with covariate-scaled doses multiplied out (amount and rate).
+fn scale_doses(records: &[Record], covariates: &[f64]) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if r.line != OUTPUT_MARK && r.line >= SCALED_MARK {
+                let factor = covariates[r.line - SCALED_MARK];
+                r.amt *= factor;
+                if let DoseRate::Rate(rate) = r.rate {
+                    r.rate = DoseRate::Rate(rate * factor);
+                }
+            }
+            r
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -347,11 +377,25 @@ fn simulate_patient<M: Model + ?Sized>(
     let n_times = options.output_times.len();
     let mut eta_stream = RandomStream::new(options.seed, options.replicate, patient, Purpose::Eta);
     population.sample_eta(&mut eta_stream, &mut ws.eta);
-    population.individual_parameters(&ws.covariates, &ws.eta, &mut ws.params);
+    let mut covariate_stream = RandomStream::new(
+        options.seed,
+        options.replicate,
+        patient,
+        Purpose::Covariates,
+    );
+    model.sample_covariates(&mut covariate_stream, &mut ws.covariates);
+    model.individual_parameters(population, &ws.covariates, &ws.eta, &mut ws.params);
     let mut values = vec![f64::NAN; arms.len() * n_times * n_out];
     let mut failures = vec![None; arms.len()];
     for (arm_idx, records) in arm_records.iter().enumerate() {
         ws.outputs.resize(records.len() * n_out, 0.0);
+        let scaled;
+        let records = if arms[arm_idx].regimen.scale_by.iter().any(Option::is_some) {
+            scaled = scale_doses(records, &ws.covariates);
+            &scaled
+        } else {
+            records
+        };
         match ws.simulator.run(
             records,
             ParameterTrack::Constant(&ws.params),

@@ -76,6 +76,31 @@ pub enum CovariateEffect {
         /// Coefficient per covariate unit.
         coefficient: f64,
     },
+    /// `1 + slope_below · (c − knot)` for `c ≤ knot`, `1 + slope_above · (c − knot)` above —
+    /// e.g. α1-acid glycoprotein on baseline ANC in Kloft 2006.
+    PiecewiseLinear {
+        /// Parameter index.
+        parameter: usize,
+        /// Covariate index.
+        covariate: usize,
+        /// Knot (in covariate units).
+        knot: f64,
+        /// Slope at or below the knot.
+        slope_below: f64,
+        /// Slope above the knot.
+        slope_above: f64,
+    },
+    /// `1 + shift` when `c ≥ threshold`, else 1 — e.g. performance status ≥ 1.
+    Threshold {
+        /// Parameter index.
+        parameter: usize,
+        /// Covariate index.
+        covariate: usize,
+        /// Threshold (inclusive).
+        threshold: f64,
+        /// Fractional change.
+        shift: f64,
+    },
     /// `1 + shift` when `c` equals `level`, else 1 — e.g. sex or a prior-therapy flag.
     Categorical {
         /// Parameter index.
@@ -95,6 +120,8 @@ impl CovariateEffect {
             Self::Power { parameter, .. }
             | Self::Linear { parameter, .. }
             | Self::Exponential { parameter, .. }
+            | Self::PiecewiseLinear { parameter, .. }
+            | Self::Threshold { parameter, .. }
             | Self::Categorical { parameter, .. } => *parameter,
         }
     }
@@ -114,6 +141,28 @@ impl CovariateEffect {
                 coefficient,
                 ..
             } => (coefficient * (covariates[covariate] - references[covariate])).exp(),
+            Self::PiecewiseLinear {
+                covariate,
+                knot,
+                slope_below,
+                slope_above,
+                ..
+            } => {
+                let c = covariates[covariate];
+                1.0 + if c <= knot { slope_below } else { slope_above } * (c - knot)
+            }
+            Self::Threshold {
+                covariate,
+                threshold,
+                shift,
+                ..
+            } => {
+                if covariates[covariate] >= threshold {
+                    1.0 + shift
+                } else {
+                    1.0
+                }
+            }
             Self::Categorical {
                 covariate,
                 level,

@@ -188,7 +188,7 @@ fn parameter_rows<M: Model + ?Sized>(
             covariates[c] = value;
         }
         let row = &mut rows[k * n_params..(k + 1) * n_params];
-        population.individual_parameters(&covariates, eta, row);
+        model.individual_parameters(population, &covariates, eta, row);
         for &(idx, v) in &binding.fixed {
             row[idx] = v;
         }

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! segment  := AMOUNT [UNIT] [ROUTE] ["over" DURATION] [INTERVAL ["x" COUNT]] ["at" TIME]
-//! UNIT     := mg | g | ug | mcg | µg | ng | the unit of the dosed state (e.g. U, umol)
+//! UNIT     := mg | g | ug | mcg | µg | ng | the unit of the dosed state (e.g. U, umol),
+//!             optionally per m2 (× the patient's BSA) or per kg (× WT): mg/m2, mg/kg
 //! ROUTE    := oral | po | iv | cmt=N          (default: the model's default dose compartment)
 //! INTERVAL := qTIME | qd | bid | tid          (qd = q24h, bid = q12h, tid = q8h)
 //! TIME     := NUMBER UNIT, UNIT one of min, h, d, w (e.g. 30min, 1h, 3w)
@@ -25,6 +26,9 @@ pub struct Regimen {
     pub label: String,
     /// Dose records, sorted by time.
     pub doses: Vec<Record>,
+    /// Per dose, the model covariate that multiplies its amount (BSA for `mg/m2`, WT for
+    /// `mg/kg`), applied per patient when the cohort is simulated.
+    pub scale_by: Vec<Option<usize>>,
 }
 
 impl Regimen {
@@ -60,6 +64,7 @@ impl Regimen {
         }
         Ok(Self {
             label: label.to_owned(),
+            scale_by: vec![None; doses.len()],
             doses,
         })
     }
@@ -84,9 +89,11 @@ impl Regimen {
                 })?,
             );
         }
-        doses.sort_by(|a, b| a.time.total_cmp(&b.time));
+        doses.sort_by(|a, b| a.0.time.total_cmp(&b.0.time));
+        let (doses, scale_by): (Vec<Record>, Vec<Option<usize>>) = doses.into_iter().unzip();
         Ok(Self {
             label: text.to_owned(),
+            scale_by,
             doses,
         })
     }
@@ -123,7 +130,7 @@ fn parse_time(word: &str, unit: TimeUnit) -> Result<f64, String> {
     Ok(hours / unit.hours())
 }
 
-fn parse_segment(segment: &str, model: &ModelSpec) -> Result<Record, String> {
+fn parse_segment(segment: &str, model: &ModelSpec) -> Result<(Record, Option<usize>), String> {
     let words: Vec<&str> = segment.split_whitespace().collect();
     let mut i = 0;
     let first = words.first().ok_or("empty segment")?;
@@ -223,8 +230,35 @@ fn parse_segment(segment: &str, model: &ModelSpec) -> Result<Record, String> {
         }
         i += 1;
     }
+    let mut scale_by = None;
     if let Some(unit) = unit_word {
-        amount *= amount_factor(unit, model.states[cmt].unit)?;
+        let (mass_unit, per) = match unit.split_once('/') {
+            Some((mass, per)) => (mass, Some(per.to_ascii_lowercase())),
+            None => (unit, None),
+        };
+        if let Some(per) = per {
+            let covariate = match per.as_str() {
+                "m2" | "m²" => "BSA",
+                "kg" => "WT",
+                other => {
+                    return Err(format!(
+                        "unknown dose normalisation '/{other}' (use mg/m2 or mg/kg)"
+                    ));
+                }
+            };
+            let idx = model
+                .covariates
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(covariate))
+                .ok_or_else(|| {
+                    format!(
+                        "a dose in {unit} needs the covariate {covariate}, which model {} lacks",
+                        model.id
+                    )
+                })?;
+            scale_by = Some(idx);
+        }
+        amount *= amount_factor(mass_unit, model.states[cmt].unit)?;
     }
     if count > 1 && interval <= 0.0 {
         return Err(format!("{count} doses need an interval such as q24h"));
@@ -233,7 +267,7 @@ fn parse_segment(segment: &str, model: &ModelSpec) -> Result<Record, String> {
         Some(d) => DoseRate::Rate(amount / d),
         None => DoseRate::Bolus,
     };
-    Ok(Record {
+    let record = Record {
         time: at,
         evid: Evid::Dose,
         amt: amount,
@@ -245,12 +279,14 @@ fn parse_segment(segment: &str, model: &ModelSpec) -> Result<Record, String> {
         dv: None,
         covariates: Vec::new(),
         line: 0,
-    })
+    };
+    Ok((record, scale_by))
 }
 
 fn is_amount_unit(word: &str, state_unit: &str) -> bool {
     let w = word.to_ascii_lowercase();
-    matches!(w.as_str(), "mg" | "g" | "ug" | "mcg" | "µg" | "ng") || w == state_unit
+    let mass = w.split_once('/').map_or(w.as_str(), |(m, _)| m);
+    matches!(mass, "mg" | "g" | "ug" | "mcg" | "µg" | "ng") || mass == state_unit
 }
 
 /// Factor converting an amount in `unit` into the dosed state's unit.
@@ -314,6 +350,10 @@ mod tests {
             dosing: vec![DoseModifiers::default(), DoseModifiers::default()],
             default_dose_compartment: 0,
             variability: VariabilityModel::default(),
+            outcomes: vec![],
+            therapies: vec![],
+            evidence: "test",
+            documentation: "test",
         }
     }
 
@@ -362,6 +402,8 @@ mod tests {
             ("100 mg every day", "unexpected 'every'"),
             ("100 mg cmt=9", "compartment 9"),
             ("100 mmol", "unexpected 'mmol'"),
+            ("75 mg/m2 iv", "needs the covariate BSA"),
+            ("75 mg/lb iv", "unknown dose normalisation"),
         ] {
             let err = Regimen::parse(text, &s).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");

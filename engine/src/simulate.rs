@@ -334,10 +334,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
             solver.solve_to(&mut rhs, t_target, stop, y)?;
         } else {
             let mut rhs = |t: f64, state: &[f64], dy: &mut [f64]| {
-                model.rhs(t, state, p, dy);
-                for (d, r) in dy.iter_mut().zip(inputs.iter()) {
-                    *d += r;
-                }
+                model.rhs_with_inputs(t, state, p, inputs, dy)
             };
             solver.solve_to(&mut rhs, t_target, stop, y)?;
         }
@@ -742,12 +739,8 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
             return Ok(());
         }
         let model = self.model;
-        let mut rhs = |t: f64, state: &[f64], dy: &mut [f64]| {
-            model.rhs(t, state, p, dy);
-            for (d, r) in dy.iter_mut().zip(inputs) {
-                *d += r;
-            }
-        };
+        let mut rhs =
+            |t: f64, state: &[f64], dy: &mut [f64]| model.rhs_with_inputs(t, state, p, inputs, dy);
         let t0 = self.t;
         self.scratch.copy_from_slice(y);
         self.solver.restart(t0, &self.scratch);
@@ -849,6 +842,10 @@ mod tests {
                     }],
                     default_dose_compartment: 0,
                     variability: VariabilityModel::default(),
+                    outcomes: vec![],
+                    therapies: vec![],
+                    evidence: "test",
+                    documentation: "test",
                 },
             }
         }

@@ -51,7 +51,7 @@
 mod closed_form;
 
 use twin_engine::model::{
-    DoseModifiers, Model, ModelSpec, OutputSpec, ParameterSpec, StateSpec, TimeUnit,
+    DoseModifiers, Model, ModelSpec, OutputSpec, ParameterSpec, StateSpec, TherapySpec, TimeUnit,
 };
 use twin_engine::population::{RandomEffect, ResidualError, Transform, VariabilityModel};
 
@@ -325,8 +325,37 @@ fn pk_spec(
         dosing: dosing(first_modifier, n_states),
         default_dose_compartment: 0,
         variability: variability(random_on),
+        outcomes: Vec::new(),
+        therapies: vec![
+            TherapySpec {
+                name: "oral-100mg-daily",
+                regimen: "100 mg oral q24h x7",
+                description: "100 mg by mouth once daily for a week [A: illustrative regimen]",
+            },
+            TherapySpec {
+                name: "iv-100mg-1h",
+                regimen: "100 mg iv over 1h q24h x7",
+                description: "100 mg as a 1-hour IV infusion once daily for a week [A: illustrative regimen]",
+            },
+        ],
+        evidence: "building block: population truth of simulated data (Schoemaker et al. 2019)",
+        documentation: PK_DOCUMENTATION,
     }
 }
+
+/// What `twin models --describe` shows for every PK building block.
+const PK_DOCUMENTATION: &str = "\
+States (amounts, mg): DEPOT (CMT 1, oral doses), CENTRAL (CMT 2, IV doses), PERIPH1, PERIPH2.
+Equations (linear models; micro-constants k10 = CL/V1, k12 = Q/V1, k21 = Q/V2, ...):
+  dDEPOT/dt   = -KA*DEPOT
+  dCENTRAL/dt =  KA*DEPOT - k10*CENTRAL - sum_j (k1j*CENTRAL - kj1*PERIPHj)
+  dPERIPHj/dt =  k1j*CENTRAL - kj1*PERIPHj
+Michaelis-Menten variants replace k10*CENTRAL by VM*C/(KM + C), C = CENTRAL/V1.
+Output: CP = CENTRAL/V1 (mg/L). Closed forms (MODELS.md section 6) propagate the linear models exactly.
+Dose modifiers: F1, ALAG1 (depot), F2, ALAG2, R2, D2 (central), as NONMEM's F, ALAG, R and D.
+Sources: typical values and omega = 0.09 are the population truth of the simulated datasets of
+Schoemaker R et al., CPT Pharmacometrics Syst Pharmacol 2019 (shared/data/README.md); Q3 and V3 of
+the three-compartment model and all regimens are [A] assumed.";
 
 /// One-compartment PK with first-order absorption and linear elimination (NONMEM ADVAN2 TRANS2),
 /// id `pk-1cmt`, version 1.

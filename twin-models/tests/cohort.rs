@@ -11,7 +11,7 @@ use twin_models::pk::TwoCompartment;
 fn arm(model: &dyn Model, name: &str, text: &str) -> Arm {
     Arm {
         name: name.into(),
-        doses: Regimen::parse(text, model.spec()).unwrap().doses,
+        regimen: Regimen::parse(text, model.spec()).unwrap(),
     }
 }
 
@@ -109,6 +109,10 @@ impl Explosive {
                     covariate_effects: vec![],
                     residual: vec![],
                 },
+                outcomes: vec![],
+                therapies: vec![],
+                evidence: "test",
+                documentation: "test",
             },
         }
     }
@@ -134,7 +138,7 @@ fn failing_patients_are_named_with_their_time_and_do_not_stop_the_cohort() {
     let model = Explosive::new();
     let arms = [Arm {
         name: "none".into(),
-        doses: vec![],
+        regimen: Regimen::parse("none", model.spec()).unwrap(),
     }];
     let options = CohortOptions::new(100, 3, (0..=48).map(f64::from).collect());
     let summary = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();

@@ -34,6 +34,28 @@ enum Command {
     Simulate(simulate::Args),
 }
 
+/// Solver tolerance flags shared by the commands that integrate models.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct SolverArgs {
+    /// Relative tolerance of the ODE solver.
+    #[arg(long, default_value_t = twin_engine::solver::SolverOptions::default().rtol)]
+    rtol: f64,
+    /// Absolute tolerance of the ODE solver.
+    #[arg(long, default_value_t = twin_engine::solver::SolverOptions::default().atol)]
+    atol: f64,
+}
+
+impl SolverArgs {
+    /// Solver options with these tolerances.
+    pub fn options(self) -> twin_engine::solver::SolverOptions {
+        twin_engine::solver::SolverOptions {
+            rtol: self.rtol,
+            atol: self.atol,
+            ..twin_engine::solver::SolverOptions::default()
+        }
+    }
+}
+
 /// An error with the exit code it should produce.
 #[derive(Debug)]
 pub struct Failure {

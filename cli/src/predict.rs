@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use twin_engine::nmcsv;
 use twin_engine::predict::{ParameterOverride, PredictOptions, predict_dataset};
-use twin_engine::solver::SolverOptions;
 
 use crate::Failure;
 use crate::files::{number, read_text, write_atomic};
@@ -25,12 +24,8 @@ pub struct Args {
     /// Add residual error drawn with this seed (default: none, predictions are PRED).
     #[arg(long, value_name = "SEED")]
     with_error: Option<u64>,
-    /// Relative tolerance of the ODE solver.
-    #[arg(long, default_value_t = SolverOptions::default().rtol)]
-    rtol: f64,
-    /// Absolute tolerance of the ODE solver.
-    #[arg(long, default_value_t = SolverOptions::default().atol)]
-    atol: f64,
+    #[command(flatten)]
+    solver: crate::SolverArgs,
     /// Output CSV: ID, TIME, EVID, then one column per model output.
     #[arg(long)]
     out: PathBuf,
@@ -49,11 +44,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let dataset =
         nmcsv::parse_dataset(&args.data.display().to_string(), &text).map_err(Failure::input)?;
     let options = PredictOptions {
-        solver: SolverOptions {
-            rtol: args.rtol,
-            atol: args.atol,
-            ..SolverOptions::default()
-        },
+        solver: args.solver.options(),
         overrides,
         residual_error_seed: args.with_error,
     };

@@ -63,12 +63,8 @@ pub struct Args {
     /// Also write every patient's trajectory to `trajectories.csv` (large).
     #[arg(long)]
     trajectories: bool,
-    /// Relative tolerance of the ODE solver.
-    #[arg(long, default_value_t = SolverOptions::default().rtol)]
-    rtol: f64,
-    /// Absolute tolerance of the ODE solver.
-    #[arg(long, default_value_t = SolverOptions::default().atol)]
-    atol: f64,
+    #[command(flatten)]
+    solver: crate::SolverArgs,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -405,11 +401,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     if args.patients == 0 {
         return Err(Failure::input(anyhow!("--patients must be at least 1")));
     }
-    let solver = SolverOptions {
-        rtol: args.rtol,
-        atol: args.atol,
-        ..SolverOptions::default()
-    };
+    let solver = args.solver.options();
     solver.validate().map_err(Failure::input)?;
     let mut options = CohortOptions::new(args.patients, args.seed, times.clone());
     options.solver = solver;

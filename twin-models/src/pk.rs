@@ -300,6 +300,41 @@ fn variability(parameters: &[usize]) -> VariabilityModel {
     }
 }
 
+/// `Default` and [`Model`] for a linear mammillary model type with a `micro(p)` constructor of its
+/// [`Mammillary`] system and central volume parameter `$volume`: the right-hand side and the
+/// closed form both come from the micro-constants, the output is `CP = A_central / V`.
+macro_rules! linear_pk_model {
+    ($model:ident, $volume:expr) => {
+        impl Default for $model {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl Model for $model {
+            fn spec(&self) -> &ModelSpec {
+                &self.spec
+            }
+
+            fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
+                Self::micro(p).rhs(y, dy);
+            }
+
+            fn outputs(&self, _t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
+                out[0] = y[1] / p[$volume];
+            }
+
+            fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
+                Self::micro(p).advance(y, inputs, dt)
+            }
+
+            fn is_linear(&self) -> bool {
+                true
+            }
+        }
+    };
+}
+
 /// A PK model specification with the shared states, output and dosing layout.
 fn pk_spec(
     id: &'static str,
@@ -435,33 +470,7 @@ impl OneCompartment {
     }
 }
 
-impl Default for OneCompartment {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Model for OneCompartment {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-
-    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
-        Self::micro(p).rhs(y, dy);
-    }
-
-    fn outputs(&self, _t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
-        out[0] = y[1] / p[Self::V];
-    }
-
-    fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
-        Self::micro(p).advance(y, inputs, dt)
-    }
-
-    fn is_linear(&self) -> bool {
-        true
-    }
-}
+linear_pk_model!(OneCompartment, OneCompartment::V);
 
 /// Two-compartment PK with first-order absorption and linear elimination (NONMEM ADVAN4 TRANS4),
 /// id `pk-2cmt`, version 1.
@@ -524,33 +533,7 @@ impl TwoCompartment {
     }
 }
 
-impl Default for TwoCompartment {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Model for TwoCompartment {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-
-    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
-        Self::micro(p).rhs(y, dy);
-    }
-
-    fn outputs(&self, _t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
-        out[0] = y[1] / p[Self::V1];
-    }
-
-    fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
-        Self::micro(p).advance(y, inputs, dt)
-    }
-
-    fn is_linear(&self) -> bool {
-        true
-    }
-}
+linear_pk_model!(TwoCompartment, TwoCompartment::V1);
 
 /// Three-compartment PK with first-order absorption and linear elimination (NONMEM ADVAN12
 /// TRANS4), id `pk-3cmt`, version 1.
@@ -638,33 +621,7 @@ impl ThreeCompartment {
     }
 }
 
-impl Default for ThreeCompartment {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Model for ThreeCompartment {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-
-    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
-        Self::micro(p).rhs(y, dy);
-    }
-
-    fn outputs(&self, _t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
-        out[0] = y[1] / p[Self::V1];
-    }
-
-    fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
-        Self::micro(p).advance(y, inputs, dt)
-    }
-
-    fn is_linear(&self) -> bool {
-        true
-    }
-}
+linear_pk_model!(ThreeCompartment, ThreeCompartment::V1);
 
 /// One-compartment PK with first-order absorption and Michaelis–Menten elimination, id
 /// `pk-1cmt-mm`, version 1. No closed form: the engine integrates it.

@@ -2,9 +2,11 @@
 //! every number is computed by `twin-engine` and `twin-models`.
 
 mod files;
+mod models;
 mod predict;
 mod progress;
 mod simulate;
+mod tables;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The model catalogue (id, version, content hash, outputs, therapies, evidence), or one
+    /// model's equations, parameters, sources and assumptions with `--describe`.
+    Models(models::Args),
     /// Deterministic predictions (η = 0) for every row of a NONMEM-style dataset.
     Predict(predict::Args),
     /// Monte Carlo simulation of a virtual cohort under one or more therapy arms.
@@ -84,6 +89,7 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
+        Command::Models(args) => models::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Simulate(args) => simulate::run(&args),
     };

@@ -211,20 +211,6 @@ struct SummaryJson {
     failures: Vec<twin_engine::montecarlo::PatientFailure>,
 }
 
-/// Wilson score 95 % interval for `k` events out of `n`.
-fn wilson(k: u64, n: u64) -> [f64; 2] {
-    if n == 0 {
-        return [f64::NAN, f64::NAN];
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let (k, n) = (k as f64, n as f64);
-    let p = k / n;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
-}
-
 fn summary_files(
     args: &Args,
     model: &dyn Model,
@@ -288,7 +274,7 @@ fn summary_files(
                 } else {
                     tally.n_events as f64 / arm.n_ok as f64
                 },
-                ci95: wilson(tally.n_events, arm.n_ok),
+                ci95: crate::tables::wilson(tally.n_events, arm.n_ok),
                 median_time: tally.time_to_event.quantile(0.5),
             })
             .collect();
@@ -468,6 +454,20 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     );
     write_atomic(&args.out.join("summary.csv"), csv.as_bytes()).map_err(Failure::run)?;
     write_atomic(&args.out.join("summary.json"), json.as_bytes()).map_err(Failure::run)?;
+    let tables = [
+        (
+            "events.csv",
+            crate::tables::events_csv(model, &events, &summary),
+        ),
+        ("outcomes.csv", crate::tables::outcomes_csv(model, &summary)),
+        (
+            "differences.csv",
+            crate::tables::differences_csv(model, &summary),
+        ),
+    ];
+    for (name, text) in tables {
+        write_atomic(&args.out.join(name), text.as_bytes()).map_err(Failure::run)?;
+    }
     let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
     if n_failed > 0 {
         for f in summary.failures.iter().take(5) {

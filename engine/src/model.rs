@@ -204,6 +204,19 @@ impl ModelSpec {
             .position(|o| o.name.eq_ignore_ascii_case(name))
     }
 
+    /// SHA-256 (hex) of the canonical JSON of this specification: id, version, structure
+    /// (states, outputs, dose modifiers, outcomes), parameter set (typical values, bounds,
+    /// sources), variability (Ω, covariate effects, residual error), therapies and documentation.
+    /// Any change to a released version changes its hash.
+    #[must_use]
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        // Serialising plain data (strings, numbers, vectors) cannot fail.
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = Sha256::digest(&canonical);
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Typical values of all parameters, in order.
     #[must_use]
     pub fn typical_parameters(&self) -> Vec<f64> {

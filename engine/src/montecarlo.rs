@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::error::EngineError;
-use crate::model::Model;
+use crate::model::{Model, OutcomeKind};
 use crate::population::Population;
 use crate::predict::population_of;
 use crate::random::{Purpose, RandomStream};
@@ -119,6 +119,44 @@ pub struct ArmSummary {
     pub outputs: Vec<Vec<RunningSummary>>,
     /// One tally per threshold event, in the order of [`CohortOptions::events`].
     pub events: Vec<EventTally>,
+    /// One tally per model outcome, in the order of [`crate::model::ModelSpec::outcomes`].
+    pub outcomes: Vec<OutcomeTally>,
+    /// Per model outcome, the paired difference of this arm against the first arm (the
+    /// reference) on the same virtual patients; empty for the first arm.
+    pub paired: Vec<PairedOutcome>,
+}
+
+/// Summary of one model outcome over the patients of one arm.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutcomeTally {
+    /// Patients evaluated.
+    pub n: u64,
+    /// Patients with a value (for value outcomes) or with the event (for time-to-event outcomes).
+    pub n_observed: u64,
+    /// Whether this is a time-to-event outcome.
+    pub event_kind: bool,
+    /// The values, or the event times of patients with the event.
+    pub values: RunningSummary,
+    /// Time-to-event outcomes: patients whose event happened at or before each output time
+    /// (an event between grid times counts from the next grid time), for the Kaplan–Meier curve
+    /// `S(t_k) = 1 − cumulative_events[k]/n` (all censoring is administrative, at the horizon).
+    pub cumulative_events: Vec<u64>,
+}
+
+/// Paired comparison of one outcome between an arm and the reference arm, patient by patient.
+///
+/// For value outcomes `d = value(arm) − value(reference)`; for time-to-event outcomes the event
+/// indicators are compared, so `mean(d)` is the risk difference by the horizon.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PairedOutcome {
+    /// Patients with a value under both arms.
+    pub n_pairs: u64,
+    /// Patients for whom the arm's value (or event indicator) is larger than the reference's.
+    pub n_greater: u64,
+    /// Patients for whom it is smaller.
+    pub n_less: u64,
+    /// The per-patient differences.
+    pub difference: RunningSummary,
 }
 
 /// One failed patient, for the run's report.
@@ -177,6 +215,20 @@ impl CohortSummary {
                 ea.n_events += eb.n_events;
                 ea.time_to_event.merge(&eb.time_to_event)?;
             }
+            for (oa, ob) in a.outcomes.iter_mut().zip(&b.outcomes) {
+                oa.n += ob.n;
+                oa.n_observed += ob.n_observed;
+                oa.values.merge(&ob.values)?;
+                for (ca, cb) in oa.cumulative_events.iter_mut().zip(&ob.cumulative_events) {
+                    *ca += cb;
+                }
+            }
+            for (pa, pb) in a.paired.iter_mut().zip(&b.paired) {
+                pa.n_pairs += pb.n_pairs;
+                pa.n_greater += pb.n_greater;
+                pa.n_less += pb.n_less;
+                pa.difference.merge(&pb.difference)?;
+            }
         }
         self.failures.extend(other.failures.iter().cloned());
         self.failures.sort_by_key(|f| f.patient);
@@ -194,6 +246,8 @@ pub struct PatientTrajectories {
     pub values: Vec<f64>,
     /// Per arm, the failure if the simulation failed.
     pub failures: Vec<Option<String>>,
+    /// Model outcomes, row-major `[arm][outcome]` (NaN: no value, or no event by the horizon).
+    pub outcomes: Vec<f64>,
 }
 
 /// Per-thread buffers.
@@ -264,10 +318,38 @@ pub fn run_cohort<M: Model + ?Sized>(
                         time_to_event: empty.clone(),
                     })
                     .collect(),
+                outcomes: spec
+                    .outcomes
+                    .iter()
+                    .map(|o| OutcomeTally {
+                        event_kind: o.kind == OutcomeKind::TimeToEvent,
+                        n: 0,
+                        n_observed: 0,
+                        values: empty.clone(),
+                        cumulative_events: if o.kind == OutcomeKind::TimeToEvent {
+                            vec![0; n_times]
+                        } else {
+                            Vec::new()
+                        },
+                    })
+                    .collect(),
+                paired: Vec::new(),
             })
             .collect(),
         failures: Vec::new(),
     };
+    for arm in summary.arms.iter_mut().skip(1) {
+        arm.paired = spec
+            .outcomes
+            .iter()
+            .map(|_| PairedOutcome {
+                n_pairs: 0,
+                n_greater: 0,
+                n_less: 0,
+                difference: empty.clone(),
+            })
+            .collect();
+    }
     let wave_size = options.wave_size.max(1) as u64;
     let mut wave_start = options.patients.start;
     while wave_start < options.patients.end {
@@ -387,6 +469,8 @@ fn simulate_patient<M: Model + ?Sized>(
     model.individual_parameters(population, &ws.covariates, &ws.eta, &mut ws.params);
     let mut values = vec![f64::NAN; arms.len() * n_times * n_out];
     let mut failures = vec![None; arms.len()];
+    let n_outcomes = model.spec().outcomes.len();
+    let mut outcomes = vec![f64::NAN; arms.len() * n_outcomes];
     for (arm_idx, records) in arm_records.iter().enumerate() {
         ws.outputs.resize(records.len() * n_out, 0.0);
         let scaled;
@@ -407,6 +491,24 @@ fn simulate_patient<M: Model + ?Sized>(
                 for (time_idx, &row) in output_rows[arm_idx].iter().enumerate() {
                     arm_values[time_idx * n_out..(time_idx + 1) * n_out]
                         .copy_from_slice(&ws.outputs[row * n_out..(row + 1) * n_out]);
+                }
+                if n_outcomes > 0 {
+                    // Outcomes come from the noise-free trajectory. The same event stream in every
+                    // arm makes stochastic events (dropout, death) paired across arms.
+                    let mut event_stream = RandomStream::new(
+                        options.seed,
+                        options.replicate,
+                        patient,
+                        Purpose::Dropout,
+                    );
+                    model.outcomes(
+                        &options.output_times,
+                        arm_values,
+                        &ws.params,
+                        &ws.covariates,
+                        &mut event_stream,
+                        &mut outcomes[arm_idx * n_outcomes..(arm_idx + 1) * n_outcomes],
+                    );
                 }
                 if options.with_residual_error {
                     // Same residual stream in every arm: common random numbers for paired arms.
@@ -430,6 +532,7 @@ fn simulate_patient<M: Model + ?Sized>(
         patient,
         values,
         failures,
+        outcomes,
     }
 }
 
@@ -477,6 +580,7 @@ fn fold_wave(
             }
         }
     }
+    fold_outcomes(summary, wave, options);
     for p in wave {
         for (arm_idx, failure) in p.failures.iter().enumerate() {
             if let Some(message) = failure
@@ -487,6 +591,71 @@ fn fold_wave(
                     arm: summary.arms[arm_idx].name.clone(),
                     message: message.clone(),
                 });
+            }
+        }
+    }
+}
+
+/// Adds a wave's model outcomes to the per-arm tallies and the paired differences.
+fn fold_outcomes(
+    summary: &mut CohortSummary,
+    wave: &[PatientTrajectories],
+    options: &CohortOptions,
+) {
+    let n_arms = summary.arms.len();
+    let Some(n_outcomes) = summary.arms.first().map(|a| a.outcomes.len()) else {
+        return;
+    };
+    if n_outcomes == 0 {
+        return;
+    }
+    for p in wave {
+        for arm_idx in 0..n_arms {
+            if p.failures[arm_idx].is_some() {
+                continue;
+            }
+            for k in 0..n_outcomes {
+                let value = p.outcomes[arm_idx * n_outcomes + k];
+                let tally = &mut summary.arms[arm_idx].outcomes[k];
+                tally.n += 1;
+                if value.is_nan() {
+                    continue;
+                }
+                tally.n_observed += 1;
+                tally.values.add(value);
+                if tally.event_kind {
+                    // Counted from the first output time at or after the event.
+                    let first = options.output_times.partition_point(|&t| t < value);
+                    for c in tally.cumulative_events.iter_mut().skip(first) {
+                        *c += 1;
+                    }
+                }
+            }
+            if arm_idx == 0 || p.failures[0].is_some() {
+                continue;
+            }
+            for k in 0..n_outcomes {
+                let event_kind = summary.arms[arm_idx].outcomes[k].event_kind;
+                let (a, r) = (p.outcomes[arm_idx * n_outcomes + k], p.outcomes[k]);
+                let (a, r) = if event_kind {
+                    (
+                        f64::from(u8::from(!a.is_nan())),
+                        f64::from(u8::from(!r.is_nan())),
+                    )
+                } else {
+                    (a, r)
+                };
+                if a.is_nan() || r.is_nan() {
+                    continue;
+                }
+                let paired = &mut summary.arms[arm_idx].paired[k];
+                paired.n_pairs += 1;
+                if a > r {
+                    paired.n_greater += 1;
+                } else if a < r {
+                    paired.n_less += 1;
+                }
+                paired.difference.add(a - r);
             }
         }
     }

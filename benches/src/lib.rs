@@ -42,6 +42,7 @@ pub fn engine_cohort(n_patients: u64, seed: u64) -> f64 {
     let arms = [Arm {
         name: "daily".into(),
         regimen,
+        rules: Vec::new(),
     }];
     let options = CohortOptions::new(n_patients, seed, hourly_times());
     let summary = run_cohort(&model, &arms, &options, &mut |_| {}).expect("benchmark cohort runs");

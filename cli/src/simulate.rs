@@ -13,6 +13,7 @@ use twin_engine::montecarlo::{
     Arm, CohortOptions, CohortSummary, Crossing, PatientTrajectories, ThresholdEvent, run_cohort,
 };
 use twin_engine::nmcsv;
+use twin_engine::protocol::Protocol;
 use twin_engine::random::RNG_ALGORITHM;
 use twin_engine::regimen::{Regimen, parse_duration};
 use twin_engine::solver::SolverOptions;
@@ -35,8 +36,9 @@ pub struct Args {
     /// Model id, optionally with a version: `pk-2cmt-mm` or `pk-2cmt-mm@1`.
     #[arg(long)]
     model: String,
-    /// A therapy arm: `NAME=REGIMEN`, e.g. `daily=100 mg q24h x28`, or `NAME=@events.csv` for the
-    /// dose records of a NONMEM-style file. Repeat for several arms.
+    /// A therapy arm: `NAME=REGIMEN` (regimen text such as `100 mg q24h x28`, or the name of one of
+    /// the model's built-in therapies), `NAME=@protocol.json` (a regimen with dosing rules), or
+    /// `NAME=@events.csv` (the dose records of a NONMEM-style file). Repeat for several arms.
     #[arg(long = "arm", value_name = "NAME=REGIMEN", required = true)]
     arms: Vec<String>,
     /// Number of virtual patients.
@@ -82,23 +84,44 @@ fn parse_arm(text: &str, model: &dyn Model) -> Result<Arm, Failure> {
             "--arm '{text}': the arm name must be non-empty and contain no comma"
         )));
     }
-    let regimen = if let Some(path) = regimen.trim().strip_prefix('@') {
+    let (regimen, rules) = if let Some(path) = regimen.trim().strip_prefix('@') {
         let text = read_text(Path::new(path)).map_err(Failure::input)?;
-        let dataset = nmcsv::parse_dataset(path, &text).map_err(Failure::input)?;
-        dataset
-            .check_compartments(model.spec().states.len())
-            .map_err(Failure::input)?;
-        let subject = dataset
-            .subjects
-            .first()
-            .ok_or_else(|| Failure::input(anyhow!("{path}: the events file holds no record")))?;
-        Regimen::from_records(path, &subject.records).map_err(Failure::input)?
+        if path.to_ascii_lowercase().ends_with(".json") {
+            let protocol = Protocol::parse(path, &text, model.spec()).map_err(Failure::input)?;
+            (protocol.regimen, protocol.rules)
+        } else {
+            let dataset = nmcsv::parse_dataset(path, &text).map_err(Failure::input)?;
+            dataset
+                .check_compartments(model.spec().states.len())
+                .map_err(Failure::input)?;
+            let subject = dataset.subjects.first().ok_or_else(|| {
+                Failure::input(anyhow!("{path}: the events file holds no record"))
+            })?;
+            (
+                Regimen::from_records(path, &subject.records).map_err(Failure::input)?,
+                Vec::new(),
+            )
+        }
+    } else if let Some(therapy) = model
+        .spec()
+        .therapies
+        .iter()
+        .find(|t| t.name == regimen.trim())
+    {
+        (
+            Regimen::parse(therapy.regimen, model.spec()).map_err(Failure::input)?,
+            Vec::new(),
+        )
     } else {
-        Regimen::parse(regimen, model.spec()).map_err(Failure::input)?
+        (
+            Regimen::parse(regimen, model.spec()).map_err(Failure::input)?,
+            Vec::new(),
+        )
     };
     Ok(Arm {
         name: name.to_owned(),
         regimen,
+        rules,
     })
 }
 

@@ -11,6 +11,7 @@ pub mod montecarlo;
 pub mod nmcsv;
 pub mod population;
 pub mod predict;
+pub mod protocol;
 pub mod random;
 pub mod records;
 pub mod reference;

@@ -15,6 +15,7 @@ use crate::error::EngineError;
 use crate::model::{Model, OutcomeKind};
 use crate::population::Population;
 use crate::predict::population_of;
+use crate::protocol::{Protocol, Rule, run_protocol};
 use crate::random::{Purpose, RandomStream};
 use crate::records::{DoseRate, Record};
 use crate::regimen::Regimen;
@@ -32,6 +33,8 @@ pub struct Arm {
     pub name: String,
     /// The regimen; doses scaled by a covariate (mg/m², mg/kg) are scaled per patient.
     pub regimen: Regimen,
+    /// Dosing rules evaluated at every planned dose (empty: the regimen is given as planned).
+    pub rules: Vec<Rule>,
 }
 
 /// Direction of a threshold event.
@@ -124,6 +127,8 @@ pub struct ArmSummary {
     /// Per model outcome, the paired difference of this arm against the first arm (the
     /// reference) on the same virtual patients; empty for the first arm.
     pub paired: Vec<PairedOutcome>,
+    /// Per dosing rule of the arm, the patients in whom it fired at least once.
+    pub rule_patients: Vec<u64>,
 }
 
 /// Summary of one model outcome over the patients of one arm.
@@ -223,6 +228,9 @@ impl CohortSummary {
                     *ca += cb;
                 }
             }
+            for (ra, rb) in a.rule_patients.iter_mut().zip(&b.rule_patients) {
+                *ra += rb;
+            }
             for (pa, pb) in a.paired.iter_mut().zip(&b.paired) {
                 pa.n_pairs += pb.n_pairs;
                 pa.n_greater += pb.n_greater;
@@ -248,6 +256,8 @@ pub struct PatientTrajectories {
     pub failures: Vec<Option<String>>,
     /// Model outcomes, row-major `[arm][outcome]` (NaN: no value, or no event by the horizon).
     pub outcomes: Vec<f64>,
+    /// Per arm, how often each of its rules fired.
+    pub rule_firings: Vec<Vec<u32>>,
 }
 
 /// Per-thread buffers.
@@ -334,6 +344,7 @@ pub fn run_cohort<M: Model + ?Sized>(
                     })
                     .collect(),
                 paired: Vec::new(),
+                rule_patients: vec![0; arm.rules.len()],
             })
             .collect(),
         failures: Vec::new(),
@@ -471,27 +482,49 @@ fn simulate_patient<M: Model + ?Sized>(
     let mut failures = vec![None; arms.len()];
     let n_outcomes = model.spec().outcomes.len();
     let mut outcomes = vec![f64::NAN; arms.len() * n_outcomes];
+    let mut rule_firings: Vec<Vec<u32>> = arms.iter().map(|a| vec![0; a.rules.len()]).collect();
     for (arm_idx, records) in arm_records.iter().enumerate() {
-        ws.outputs.resize(records.len() * n_out, 0.0);
-        let scaled;
-        let records = if arms[arm_idx].regimen.scale_by.iter().any(Option::is_some) {
-            scaled = scale_doses(records, &ws.covariates);
-            &scaled
+        let arm_values_range = arm_idx * n_times * n_out..(arm_idx + 1) * n_times * n_out;
+        let result = if arms[arm_idx].rules.is_empty() {
+            ws.outputs.resize(records.len() * n_out, 0.0);
+            let scaled;
+            let records = if arms[arm_idx].regimen.scale_by.iter().any(Option::is_some) {
+                scaled = scale_doses(records, &ws.covariates);
+                &scaled
+            } else {
+                records
+            };
+            ws.simulator
+                .run(
+                    records,
+                    ParameterTrack::Constant(&ws.params),
+                    &mut ws.outputs,
+                )
+                .map(|()| {
+                    let arm_values = &mut values[arm_values_range.clone()];
+                    for (time_idx, &row) in output_rows[arm_idx].iter().enumerate() {
+                        arm_values[time_idx * n_out..(time_idx + 1) * n_out]
+                            .copy_from_slice(&ws.outputs[row * n_out..(row + 1) * n_out]);
+                    }
+                })
         } else {
-            records
+            let protocol = Protocol {
+                regimen: arms[arm_idx].regimen.clone(),
+                rules: arms[arm_idx].rules.clone(),
+            };
+            run_protocol(
+                &mut ws.simulator,
+                &protocol,
+                &ws.params,
+                &ws.covariates,
+                &options.output_times,
+                &mut values[arm_values_range.clone()],
+            )
+            .map(|log| rule_firings[arm_idx] = log.firings)
         };
-        match ws.simulator.run(
-            records,
-            ParameterTrack::Constant(&ws.params),
-            &mut ws.outputs,
-        ) {
+        match result {
             Ok(()) => {
-                let arm_values =
-                    &mut values[arm_idx * n_times * n_out..(arm_idx + 1) * n_times * n_out];
-                for (time_idx, &row) in output_rows[arm_idx].iter().enumerate() {
-                    arm_values[time_idx * n_out..(time_idx + 1) * n_out]
-                        .copy_from_slice(&ws.outputs[row * n_out..(row + 1) * n_out]);
-                }
+                let arm_values = &mut values[arm_values_range];
                 if n_outcomes > 0 {
                     // Outcomes come from the noise-free trajectory. The same event stream in every
                     // arm makes stochastic events (dropout, death) paired across arms.
@@ -533,6 +566,7 @@ fn simulate_patient<M: Model + ?Sized>(
         values,
         failures,
         outcomes,
+        rule_firings,
     }
 }
 
@@ -581,6 +615,16 @@ fn fold_wave(
         }
     }
     fold_outcomes(summary, wave, options);
+    for p in wave {
+        for (arm_idx, arm) in summary.arms.iter_mut().enumerate() {
+            if p.failures[arm_idx].is_some() {
+                continue;
+            }
+            for (count, &fired) in arm.rule_patients.iter_mut().zip(&p.rule_firings[arm_idx]) {
+                *count += u64::from(fired > 0);
+            }
+        }
+    }
     for p in wave {
         for (arm_idx, failure) in p.failures.iter().enumerate() {
             if let Some(message) = failure

@@ -191,19 +191,67 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         params: ParameterTrack<'_>,
         outputs: &mut [f64],
     ) -> Result<(), EngineError> {
-        let n_out = self.model.spec().outputs.len();
-        debug_assert_eq!(outputs.len(), records.len() * n_out);
+        let Some(first) = records.first() else {
+            return Ok(());
+        };
+        self.begin(first.time, params.row(0, self.n_params));
+        self.process(records, params, outputs)
+    }
+
+    /// Starts a new history at time `t0` from the model's initial state for parameters `p`.
+    pub fn begin(&mut self, t0: f64, p: &[f64]) {
         self.pending.clear();
         self.infusions.clear();
         self.inputs.fill(0.0);
         self.solver.forget_step_size();
-        let Some(first) = records.first() else {
-            return Ok(());
-        };
-        self.t = first.time;
-        self.model
-            .initial_state(params.row(0, self.n_params), &mut self.y);
+        self.t = t0;
+        self.model.initial_state(p, &mut self.y);
         self.solver_fresh = false;
+    }
+
+    /// The model being simulated.
+    #[must_use]
+    pub fn model(&self) -> &'m M {
+        self.model
+    }
+
+    /// Current model time.
+    #[must_use]
+    pub fn time(&self) -> f64 {
+        self.t
+    }
+
+    /// Propagates the current history to `t` (firing lagged doses and infusion ends due by then)
+    /// without processing any record, e.g. to evaluate a dosing rule just before a dose.
+    ///
+    /// # Errors
+    /// As [`Simulator::run`].
+    pub fn advance_to(&mut self, t: f64, p: &[f64]) -> Result<(), EngineError> {
+        let track = ParameterTrack::Constant(p);
+        self.advance_through_pending(t, p, &[], &track)?;
+        let stop = t.max(self.next_pending_time().min(t));
+        self.propagate_to(t, stop, p)
+    }
+
+    /// Writes the model outputs of the current state into `out`.
+    pub fn current_outputs(&self, p: &[f64], out: &mut [f64]) {
+        self.model.outputs(self.t, &self.y, p, out);
+    }
+
+    /// Continues the current history through `records` (which must not go back in time unless a
+    /// record resets), writing the outputs after each record into `outputs`. Records carrying ADDL
+    /// must be processed in one call, since their additional doses refer back to them.
+    ///
+    /// # Errors
+    /// As [`Simulator::run`].
+    pub fn process(
+        &mut self,
+        records: &[Record],
+        params: ParameterTrack<'_>,
+        outputs: &mut [f64],
+    ) -> Result<(), EngineError> {
+        let n_out = self.model.spec().outputs.len();
+        debug_assert_eq!(outputs.len(), records.len() * n_out);
         let mut next_stop_record = 0usize;
         for (idx, record) in records.iter().enumerate() {
             let p_prev = params.row(idx.saturating_sub(1), self.n_params);
@@ -388,7 +436,12 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
                 self.refresh_inputs();
             }
             PendingKind::AdditionalDose { record, remaining } => {
-                let rec = &records[record];
+                let rec = records.get(record).ok_or_else(|| {
+                    EngineError::invalid(
+                        "ADDL",
+                        "additional doses must be processed in the same call as their record",
+                    )
+                })?;
                 let p = params.row(record, self.n_params);
                 let delivery = self.delivery(rec, p)?;
                 self.deliver(delivery);

@@ -12,6 +12,7 @@ fn arm(model: &dyn Model, name: &str, text: &str) -> Arm {
     Arm {
         name: name.into(),
         regimen: Regimen::parse(text, model.spec()).unwrap(),
+        rules: vec![],
     }
 }
 
@@ -139,6 +140,7 @@ fn failing_patients_are_named_with_their_time_and_do_not_stop_the_cohort() {
     let arms = [Arm {
         name: "none".into(),
         regimen: Regimen::parse("none", model.spec()).unwrap(),
+        rules: vec![],
     }];
     let options = CohortOptions::new(100, 3, (0..=48).map(f64::from).collect());
     let summary = run_cohort(&model, &arms, &options, &mut |_| {}).unwrap();

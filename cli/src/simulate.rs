@@ -216,6 +216,43 @@ struct ArmJson {
     n_failed: u64,
     outputs: Vec<OutputJson>,
     events: Vec<EventJson>,
+    outcomes: Vec<OutcomeJson>,
+    rules: Vec<RuleJson>,
+}
+
+#[derive(Serialize)]
+struct OutcomeJson {
+    name: String,
+    kind: &'static str,
+    unit: String,
+    n: u64,
+    n_observed: u64,
+    /// Value outcomes: mean and quantiles of the values; events: of the event times.
+    mean: f64,
+    quantiles: BTreeMap<String, Option<f64>>,
+    /// Events only: probability by the horizon with its Wilson 95 % interval, and the
+    /// Kaplan–Meier survival at each output time.
+    probability: Option<f64>,
+    ci95: Option<[f64; 2]>,
+    km_survival: Option<Vec<f64>>,
+    /// Against the first arm, on the same patients.
+    paired_vs_first_arm: Option<PairedJson>,
+}
+
+#[derive(Serialize)]
+struct PairedJson {
+    reference: String,
+    n_pairs: u64,
+    mean_difference: f64,
+    difference_quantiles: BTreeMap<String, Option<f64>>,
+    p_arm_greater: f64,
+    p_arm_less: f64,
+}
+
+#[derive(Serialize)]
+struct RuleJson {
+    name: String,
+    patients_fired: u64,
 }
 
 #[derive(Serialize)]
@@ -234,19 +271,13 @@ struct SummaryJson {
     failures: Vec<twin_engine::montecarlo::PatientFailure>,
 }
 
-fn summary_files(
-    args: &Args,
-    model: &dyn Model,
-    arm_texts: &[String],
-    events: &[ThresholdEvent],
-    summary: &CohortSummary,
-    relative_accuracy: f64,
-    solver: SolverOptions,
-) -> (String, String) {
+fn summary_files(study: &Study<'_>, summary: &CohortSummary, rule_names: &[Vec<String>]) -> (String, String) {
+    let (model, arm_texts, events) = (study.model, &study.arm_texts, &study.options.events);
+    let (relative_accuracy, solver) = (study.options.relative_accuracy, study.options.solver);
     let spec = model.spec();
     let mut csv = String::from("arm,output,time,mean,p05,p25,p50,p75,p95\n");
     let mut arms_json = Vec::new();
-    for (arm, regimen) in summary.arms.iter().zip(arm_texts) {
+    for (arm_idx, (arm, regimen)) in summary.arms.iter().zip(arm_texts).enumerate() {
         let mut outputs = Vec::new();
         for (o, per_time) in arm.outputs.iter().enumerate() {
             let mut quantiles: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -301,6 +332,52 @@ fn summary_files(
                 median_time: tally.time_to_event.quantile(0.5),
             })
             .collect();
+        let quantiles = |acc: &twin_engine::summary::RunningSummary| -> BTreeMap<String, Option<f64>> {
+            QUANTILES.iter().map(|(label, q)| ((*label).to_owned(), acc.quantile(*q))).collect()
+        };
+        let outcomes = spec
+            .outcomes
+            .iter()
+            .enumerate()
+            .map(|(k, outcome)| {
+                let tally = &arm.outcomes[k];
+                let is_event = outcome.kind == twin_engine::model::OutcomeKind::TimeToEvent;
+                let share = |a: u64, n: u64| if n == 0 { f64::NAN } else { a as f64 / n as f64 };
+                OutcomeJson {
+                    name: outcome.name.to_owned(),
+                    kind: if is_event { "time_to_event" } else { "value" },
+                    unit: outcome.unit.to_owned(),
+                    n: tally.n,
+                    n_observed: tally.n_observed,
+                    mean: tally.values.mean(),
+                    quantiles: quantiles(&tally.values),
+                    probability: is_event.then(|| share(tally.n_observed, tally.n)),
+                    ci95: is_event.then(|| crate::tables::wilson(tally.n_observed, tally.n)),
+                    km_survival: is_event.then(|| crate::tables::survival(tally)),
+                    paired_vs_first_arm: arm.paired.get(k).map(|p| PairedJson {
+                        reference: summary.arms[0].name.clone(),
+                        n_pairs: p.n_pairs,
+                        mean_difference: p.difference.mean(),
+                        difference_quantiles: quantiles(&p.difference),
+                        p_arm_greater: share(p.n_greater, p.n_pairs),
+                        p_arm_less: share(p.n_less, p.n_pairs),
+                    }),
+                }
+            })
+            .collect();
+        let rules = rule_names
+            .get(arm_idx)
+            .map(|names| {
+                names
+                    .iter()
+                    .zip(&arm.rule_patients)
+                    .map(|(name, &patients_fired)| RuleJson {
+                        name: name.clone(),
+                        patients_fired,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         arms_json.push(ArmJson {
             name: arm.name.clone(),
             regimen: regimen.clone(),
@@ -308,6 +385,8 @@ fn summary_files(
             n_failed: arm.n_failed,
             outputs,
             events: events_json,
+            outcomes,
+            rules,
         });
     }
     let mut model_json = BTreeMap::new();
@@ -316,9 +395,9 @@ fn summary_files(
     let json = SummaryJson {
         schema: "twinsim.simulate.summary/1",
         model: model_json,
-        patients: args.patients,
-        seed: args.seed,
-        with_residual_error: args.with_error,
+        patients: study.options.patients.end - study.options.patients.start,
+        seed: study.options.seed,
+        with_residual_error: study.options.with_residual_error,
         time_unit: spec.time_unit.symbol().to_owned(),
         time: summary.output_times.clone(),
         rng: RNG_ALGORITHM,
@@ -379,6 +458,12 @@ impl TrajectoryWriter {
         Ok(())
     }
 
+    /// Removes the temporary file of a run that failed.
+    fn abandon(self) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.tmp);
+    }
+
     fn finish(mut self) -> anyhow::Result<()> {
         self.file.flush()?;
         drop(self.file);
@@ -396,109 +481,137 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         .iter()
         .map(|a| parse_arm(a, model))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
-    names.sort_unstable();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Failure::input(anyhow!("two arms have the same name")));
-    }
     let events = args
         .events
         .iter()
         .map(|e| parse_event(e, model))
         .collect::<Result<Vec<_>, _>>()?;
     let times = output_times(args, model, &arms)?;
-    if args.patients == 0 {
-        return Err(Failure::input(anyhow!("--patients must be at least 1")));
-    }
     let solver = args.solver.options();
     solver.validate().map_err(Failure::input)?;
-    let mut options = CohortOptions::new(args.patients, args.seed, times.clone());
+    let mut options = CohortOptions::new(args.patients, args.seed, times);
     options.solver = solver;
     options.with_residual_error = args.with_error;
-    options.events = events.clone();
-    ensure_dir(&args.out).map_err(Failure::input)?;
-    let mut writer = if args.trajectories {
-        Some(TrajectoryWriter::create(&args.out, model).map_err(Failure::run)?)
-    } else {
-        None
-    };
-    let bar = crate::progress::bar(args.patients, "patients");
-    let n_out = model.spec().outputs.len();
-    let mut write_error: Option<anyhow::Error> = None;
-    let mut on_wave = |wave: &[PatientTrajectories]| {
-        bar.inc(wave.len() as u64);
-        if let Some(w) = writer.as_mut()
-            && write_error.is_none()
-            && let Err(e) = w.write(wave, &arms, &times, n_out)
-        {
-            write_error = Some(e);
-        }
-    };
-    let mut run = || run_cohort(model, &arms, &options, &mut on_wave);
-    let summary = match args.threads {
-        Some(threads) => {
-            #[cfg(feature = "parallel")]
-            {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads.max(1))
-                    .build()
-                    .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
-                pool.install(run)
-            }
-            #[cfg(not(feature = "parallel"))]
-            {
-                let _ = threads;
-                run()
-            }
-        }
-        None => run(),
-    }
-    .map_err(Failure::input)?;
-    bar.finish_and_clear();
-    if let Some(e) = write_error {
-        return Err(Failure::run(e));
-    }
-    if let Some(w) = writer {
-        w.finish().map_err(Failure::run)?;
-    }
-    let arm_texts: Vec<String> = args
+    options.events = events;
+    let arm_texts = args
         .arms
         .iter()
         .map(|a| a.split_once('=').map_or("", |(_, r)| r).trim().to_owned())
         .collect();
-    let (csv, json) = summary_files(
-        args,
+    let study = Study {
         model,
-        &arm_texts,
-        &events,
-        &summary,
-        options.relative_accuracy,
-        solver,
-    );
-    write_atomic(&args.out.join("summary.csv"), csv.as_bytes()).map_err(Failure::run)?;
-    write_atomic(&args.out.join("summary.json"), json.as_bytes()).map_err(Failure::run)?;
-    let tables = [
-        (
-            "events.csv",
-            crate::tables::events_csv(model, &events, &summary),
-        ),
-        ("outcomes.csv", crate::tables::outcomes_csv(model, &summary)),
-        (
-            "differences.csv",
-            crate::tables::differences_csv(model, &summary),
-        ),
-    ];
-    for (name, text) in tables {
-        write_atomic(&args.out.join(name), text.as_bytes()).map_err(Failure::run)?;
-    }
-    let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
-    if n_failed > 0 {
-        for f in summary.failures.iter().take(5) {
-            eprintln!("warning: arm {}: {}", f.arm, f.message);
+        arms,
+        arm_texts,
+        options,
+        threads: args.threads,
+        trajectories: args.trajectories,
+    };
+    study.execute(&args.out).map(|_| ())
+}
+
+/// A validated simulation study: model, arms, options. `twin simulate` and `twin demo` run it.
+pub struct Study<'a> {
+    /// The model.
+    pub model: &'a dyn Model,
+    /// The arms (the first is the reference for paired differences).
+    pub arms: Vec<Arm>,
+    /// The regimen text (or file) of each arm, as given.
+    pub arm_texts: Vec<String>,
+    /// Cohort options (patients, seed, output times, events…).
+    pub options: CohortOptions,
+    /// Worker threads (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Whether to write every trajectory.
+    pub trajectories: bool,
+}
+
+impl Study<'_> {
+    /// Runs the cohort and writes summaries, tables and plots into `out`.
+    pub fn execute(&self, out: &Path) -> Result<CohortSummary, Failure> {
+        let (model, arms, options) = (self.model, &self.arms, &self.options);
+        let mut names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
+        names.sort_unstable();
+        if names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Failure::input(anyhow!("two arms have the same name")));
         }
-        eprintln!(
-            "warning: {n_failed} patient simulations failed and are excluded from the summaries (see summary.json)"
-        );
+        let n_patients = options.patients.end - options.patients.start;
+        if n_patients == 0 {
+            return Err(Failure::input(anyhow!("--patients must be at least 1")));
+        }
+        ensure_dir(out).map_err(Failure::input)?;
+        let mut writer = if self.trajectories {
+            Some(TrajectoryWriter::create(out, model).map_err(Failure::run)?)
+        } else {
+            None
+        };
+        let bar = crate::progress::bar(n_patients, "patients");
+        let n_out = model.spec().outputs.len();
+        let mut write_error: Option<anyhow::Error> = None;
+        let mut on_wave = |wave: &[PatientTrajectories]| {
+            bar.inc(wave.len() as u64);
+            if let Some(w) = writer.as_mut()
+                && write_error.is_none()
+                && let Err(e) = w.write(wave, arms, &options.output_times, n_out)
+            {
+                write_error = Some(e);
+            }
+        };
+        let mut run = || run_cohort(model, arms, options, &mut on_wave);
+        let summary = match self.threads {
+            Some(threads) => {
+                #[cfg(feature = "parallel")]
+                {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads.max(1))
+                        .build()
+                        .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
+                    pool.install(run)
+                }
+                #[cfg(not(feature = "parallel"))]
+                {
+                    let _ = threads;
+                    run()
+                }
+            }
+            None => run(),
+        };
+        bar.finish_and_clear();
+        let summary = match summary {
+            Ok(summary) => summary,
+            Err(e) => {
+                if let Some(w) = writer {
+                    w.abandon();
+                }
+                return Err(Failure::input(e));
+            }
+        };
+        if let Some(e) = write_error {
+            return Err(Failure::run(e));
+        }
+        if let Some(w) = writer {
+            w.finish().map_err(Failure::run)?;
+        }
+        let rule_names: Vec<Vec<String>> = arms.iter().map(|a| a.rules.iter().map(|r| r.name.clone()).collect()).collect();
+        let (csv, json) = summary_files(self, &summary, &rule_names);
+        write_atomic(&out.join("summary.csv"), csv.as_bytes()).map_err(Failure::run)?;
+        write_atomic(&out.join("summary.json"), json.as_bytes()).map_err(Failure::run)?;
+        let tables = [
+            ("events.csv", crate::tables::events_csv(model, &options.events, &summary)),
+            ("outcomes.csv", crate::tables::outcomes_csv(model, &summary)),
+            ("differences.csv", crate::tables::differences_csv(model, &summary)),
+        ];
+        for (name, text) in tables {
+            write_atomic(&out.join(name), text.as_bytes()).map_err(Failure::run)?;
+        }
+        let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
+        if n_failed > 0 {
+            for f in summary.failures.iter().take(5) {
+                eprintln!("warning: arm {}: {}", f.arm, f.message);
+            }
+            eprintln!(
+                "warning: {n_failed} patient simulations failed and are excluded from the summaries (see summary.json)"
+            );
+        }
+        Ok(summary)
     }
-    Ok(())
 }

@@ -39,6 +39,7 @@ pub fn catalogue() -> Vec<Box<dyn Model>> {
         Box::new(ThreeCompartment::new()),
         Box::new(OneCompartmentMm::new()),
         Box::new(TwoCompartmentMm::new()),
+        Box::new(crate::alzheimers::ConradoAdasCogV1::new()),
     ]
 }
 

@@ -25,6 +25,7 @@
 //! assert!((cp[0] - 0.507_914).abs() < 5e-7); // MODELS.md §6.2.
 //! ```
 
+pub mod alzheimers;
 pub mod pk;
 
 mod catalogue;

@@ -39,6 +39,9 @@ pub fn catalogue() -> Vec<Box<dyn Model>> {
         Box::new(ThreeCompartment::new()),
         Box::new(OneCompartmentMm::new()),
         Box::new(TwoCompartmentMm::new()),
+        Box::new(crate::neutropenia::KloftDocetaxelV1::new()),
+        Box::new(crate::neutropenia::FribergDocetaxelV1::new()),
+        Box::new(crate::neutropenia::FribergPaclitaxelV1::new()),
         Box::new(crate::alzheimers::ConradoAdasCogV1::new()),
     ]
 }

@@ -26,3 +26,12 @@ for patients in 10000 1000000; do
     awk -v p="$patients" -v k="$kib" -v s="$start" -v e="$end" \
         'BEGIN { printf "| all cores | %d | %.1f | %.1f |\n", p, k / 1024, e - s }'
 done
+echo
+echo "| twin simulate (neutropenia, 2 arms, 126 days daily) | patients | peak RSS (MiB) | wall (s) |"
+echo "| --- | --- | --- | --- |"
+start=$(date +%s.%N)
+kib=$(peak_kib target/release/twin simulate --model neutropenia --arm d75=docetaxel-75 --arm d100=docetaxel-100 \
+    --patients 10000 --seed 1 --until 126d --every 1d --out "$tmp/neutropenia")
+end=$(date +%s.%N)
+awk -v p=10000 -v k="$kib" -v s="$start" -v e="$end" \
+    'BEGIN { printf "| all cores | %d | %.1f | %.1f |\n", p, k / 1024, e - s }'

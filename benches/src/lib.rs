@@ -244,3 +244,40 @@ fn reference_patient(p: &[f64; 6], options: &SolverOptions, times: &[f64], out: 
         }
     }
 }
+
+/// Issue 3 workload: the neutropenia model (Kloft 2006 with Bruno docetaxel PK, ODE path),
+/// docetaxel 75 vs 100 mg/m² as 1-h infusions every 3 weeks for 6 cycles, daily output over 126
+/// days, two arms. Returns the grade-4 probability under 100 mg/m² (a checksum).
+///
+/// # Panics
+/// If the model's built-in therapies are missing, which would be a bug in this benchmark.
+#[must_use]
+pub fn neutropenia_cohort(n_patients: u64, seed: u64) -> f64 {
+    let model = twin_models::neutropenia::KloftDocetaxelV1::new();
+    let spec = model.spec();
+    let arms: Vec<Arm> = ["docetaxel-75", "docetaxel-100"]
+        .iter()
+        .map(|name| {
+            let therapy = spec
+                .therapies
+                .iter()
+                .find(|t| t.name == *name)
+                .expect("built-in therapy exists");
+            Arm {
+                name: (*name).to_owned(),
+                regimen: Regimen::parse(therapy.regimen, spec).expect("built-in regimen is valid"),
+                rules: Vec::new(),
+            }
+        })
+        .collect();
+    let times: Vec<f64> = (0..=126).map(|day| f64::from(day) * 24.0).collect();
+    let options = CohortOptions::new(n_patients, seed, times);
+    let summary = run_cohort(&model, &arms, &options, &mut |_| {}).expect("benchmark cohort runs");
+    let grade4 = spec
+        .outcomes
+        .iter()
+        .position(|o| o.name == "grade4")
+        .expect("grade4 outcome exists");
+    let tally = &summary.arms[1].outcomes[grade4];
+    tally.n_observed as f64 / tally.n as f64
+}

@@ -26,6 +26,7 @@
 //! ```
 
 pub mod alzheimers;
+pub mod cml;
 pub mod neutropenia;
 pub mod pk;
 

@@ -245,7 +245,9 @@ pub trait Model: Send + Sync {
     /// Writes `dy/dt` including the zero-order `inputs` (amount per time unit into each state).
     ///
     /// By default this is [`Model::rhs`] plus the inputs. A model whose dynamics depend on the
-    /// input rate itself (e.g. a meal being eaten) overrides it.
+    /// input rate itself (e.g. a meal being eaten) overrides it. The engine calls `rhs` while no
+    /// zero-order input is running and this method otherwise, so both must agree when every input
+    /// is zero; [`Model::advance_exact`] receives the same input rates.
     fn rhs_with_inputs(&self, t: f64, y: &[f64], p: &[f64], inputs: &[f64], dy: &mut [f64]) {
         self.rhs(t, y, p, dy);
         for (d, r) in dy.iter_mut().zip(inputs) {

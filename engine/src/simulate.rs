@@ -350,6 +350,12 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         if t_target <= self.t {
             return Ok(());
         }
+        if is_negligible(t_target - self.t, self.t) {
+            // Two events a few ulps apart (e.g. an infusion end and the next cycle's dose after
+            // per-m² scaling of amount and rate): the interval is below the resolution of time.
+            self.t = t_target;
+            return Ok(());
+        }
         // A closed form may decline an interval (e.g. near-degenerate eigenvalues); the ODE
         // solver then takes over for that interval.
         if self.has_closed_form
@@ -785,7 +791,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         inputs: &[f64],
         dt: f64,
     ) -> Result<(), EngineError> {
-        if dt <= 0.0 {
+        if dt <= 0.0 || is_negligible(dt, self.t) {
             return Ok(());
         }
         if self.has_closed_form && self.model.advance_exact(p, y, inputs, dt) {
@@ -826,6 +832,12 @@ fn is_discontinuity(
             idx > 0 && !same_bits(params.row(idx, n_params), params.row(idx - 1, n_params))
         }
     }
+}
+
+/// Whether an interval `dt` starting at `t` is below the resolution of time (the solver could not
+/// take a step that small).
+fn is_negligible(dt: f64, t: f64) -> bool {
+    dt <= f64::EPSILON * 16.0 * t.abs().max(1.0)
 }
 
 /// Bitwise equality of two parameter vectors (a change of any bit is a discontinuity).

@@ -44,6 +44,7 @@ pub fn catalogue() -> Vec<Box<dyn Model>> {
         Box::new(crate::neutropenia::FribergPaclitaxelV1::new()),
         Box::new(crate::tumour::ZecchinOvarianV1::new()),
         Box::new(crate::alzheimers::ConradoAdasCogV1::new()),
+        Box::new(crate::t1d::UvaPadovaV1::new()),
         Box::new(crate::cml::MichorImatinibV1::new()),
     ]
 }

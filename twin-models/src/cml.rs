@@ -15,7 +15,7 @@
 //! | 5–8 | 6–9 | `Y0`…`Y3` | cells | imatinib-sensitive leukaemic cells, same levels |
 //! | 9–12 | 10–13 | `Z0`…`Z3` | cells | imatinib-resistant leukaemic cells, same levels |
 //!
-//! # Equations (t in days) [S]
+//! # Equations (t in days) \[S\]
 //!
 //! ```text
 //! dX0/dt = (λ(X0) − d0)·X0,        λ(X0) = −0.5·(X0 − X0o)
@@ -39,7 +39,7 @@
 //! gives each daily dose as a zero-order input spread over its dosing interval:
 //! `400 mg oral over 24h q24h x365` is one year of continuous therapy, and so is
 //! `146000 mg over 365d`. `IMATINIB` only integrates the input (the cumulative dose, mg). A bolus
-//! (a dose without `over`) is added to `IMATINIB` but does not switch therapy on. [A] This is a
+//! (a dose without `over`) is added to `IMATINIB` but does not switch therapy on. \[A\] This is a
 //! modelling device chosen here, not part of the publication.
 //!
 //! # Exact propagation
@@ -62,7 +62,7 @@
 //!   links and `S = diag(1, ℓ_1, ℓ_1·ℓ_2, …)`).
 //! - The divided differences are the entries of `e^(t·N)`, computed as McCurdy, Ng & Parlett
 //!   (Math Comp 1984) advise: scale `t` by `2^−s` until `|μ|·t·2^−s ≤ 1/2`, sum the Taylor series
-//!   to degree [`TAYLOR_DEGREE`] (truncation below 1e−21 relative), then square `s` times. All
+//!   to degree `TAYLOR_DEGREE` (truncation below 1e−21 relative), then square `s` times. All
 //!   entries of `e^(t·N)` are positive, so squaring does not cancel; the relative error is about
 //!   `2^s` ulps (about 2e−13 for a year at `d3 = 1 /day`). Equal or close nodes need no special
 //!   case.
@@ -76,7 +76,7 @@
 //!
 //! # Provenance and uncertainty
 //!
-//! Equations and parameters are secondary [S], transcribed from the `radivot/myelo` R package
+//! Equations and parameters are secondary \[S\], transcribed from the `radivot/myelo` R package
 //! (`michor05.R`, its therapy-switch version; the dose-variable version has copy errors). The paper
 //! and its supplement were not read, so the homeostasis function `λ(X0)` with its set point, the
 //! initial state at diagnosis and the exact definition of the ratio (a factor 2 for the two BCR
@@ -91,7 +91,7 @@ use twin_engine::model::{
 use twin_engine::population::VariabilityModel;
 use twin_engine::random::RandomStream;
 
-/// Citation of every [S] parameter and equation.
+/// Citation of every \[S\] parameter and equation.
 macro_rules! michor {
     () => {
         "Michor F et al., Nature 2005;435:1267-1270, as transcribed in radivot/myelo michor05.R \
@@ -121,7 +121,7 @@ const TAYLOR_DEGREE: u32 = 18;
 const MMR_FACTOR: f64 = 1e-3;
 
 /// A molecular response (1 log below baseline) must precede a relapse, and a relapse is a rise
-/// of 1 log above the nadir since that response. [A] assumed, see [`DOCUMENTATION`].
+/// of 1 log above the nadir since that response. \[A\] assumed, see [`DOCUMENTATION`].
 const LOG_FACTOR: f64 = 10.0;
 
 /// Time (days) of the 12-month ratio.
@@ -450,7 +450,7 @@ impl Model for MichorImatinibV1 {
         }
     }
 
-    /// [A] The state at diagnosis of the MODELS.md §5 check-number set-up: every lineage's progeny
+    /// \[A\] The state at diagnosis of the MODELS.md §5 check-number set-up: every lineage's progeny
     /// at quasi-steady state off therapy behind its stem cells (`X0` at its fixed point,
     /// `Y0 = Y0_DX`, `Z0 = Z0_DX`), no imatinib given yet.
     fn initial_state(&self, p: &[f64], y: &mut [f64]) {

@@ -29,6 +29,7 @@ pub mod alzheimers;
 pub mod cml;
 pub mod neutropenia;
 pub mod pk;
+pub mod t1d;
 pub mod tumour;
 
 mod catalogue;

@@ -1,8 +1,11 @@
 //! `twin`: the command-line face of twinsim. Argument parsing, files and terminal output only;
 //! every number is computed by `twin-engine` and `twin-models`.
 
+mod demo;
+mod figures;
 mod files;
 mod models;
+mod plots;
 mod predict;
 mod progress;
 mod simulate;
@@ -30,6 +33,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// One built-in therapy comparison per model, with plots, tables and an index.html.
+    Demo(demo::Args),
     /// The model catalogue (id, version, content hash, outputs, therapies, evidence), or one
     /// model's equations, parameters, sources and assumptions with `--describe`.
     Models(models::Args),
@@ -89,6 +94,7 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Models(args) => models::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Simulate(args) => simulate::run(&args),

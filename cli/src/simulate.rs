@@ -271,7 +271,11 @@ struct SummaryJson {
     failures: Vec<twin_engine::montecarlo::PatientFailure>,
 }
 
-fn summary_files(study: &Study<'_>, summary: &CohortSummary, rule_names: &[Vec<String>]) -> (String, String) {
+fn summary_files(
+    study: &Study<'_>,
+    summary: &CohortSummary,
+    rule_names: &[Vec<String>],
+) -> (String, String) {
     let (model, arm_texts, events) = (study.model, &study.arm_texts, &study.options.events);
     let (relative_accuracy, solver) = (study.options.relative_accuracy, study.options.solver);
     let spec = model.spec();
@@ -332,9 +336,13 @@ fn summary_files(study: &Study<'_>, summary: &CohortSummary, rule_names: &[Vec<S
                 median_time: tally.time_to_event.quantile(0.5),
             })
             .collect();
-        let quantiles = |acc: &twin_engine::summary::RunningSummary| -> BTreeMap<String, Option<f64>> {
-            QUANTILES.iter().map(|(label, q)| ((*label).to_owned(), acc.quantile(*q))).collect()
-        };
+        let quantiles =
+            |acc: &twin_engine::summary::RunningSummary| -> BTreeMap<String, Option<f64>> {
+                QUANTILES
+                    .iter()
+                    .map(|(label, q)| ((*label).to_owned(), acc.quantile(*q)))
+                    .collect()
+            };
         let outcomes = spec
             .outcomes
             .iter()
@@ -342,7 +350,13 @@ fn summary_files(study: &Study<'_>, summary: &CohortSummary, rule_names: &[Vec<S
             .map(|(k, outcome)| {
                 let tally = &arm.outcomes[k];
                 let is_event = outcome.kind == twin_engine::model::OutcomeKind::TimeToEvent;
-                let share = |a: u64, n: u64| if n == 0 { f64::NAN } else { a as f64 / n as f64 };
+                let share = |a: u64, n: u64| {
+                    if n == 0 {
+                        f64::NAN
+                    } else {
+                        a as f64 / n as f64
+                    }
+                };
                 OutcomeJson {
                     name: outcome.name.to_owned(),
                     kind: if is_event { "time_to_event" } else { "value" },
@@ -591,18 +605,28 @@ impl Study<'_> {
         if let Some(w) = writer {
             w.finish().map_err(Failure::run)?;
         }
-        let rule_names: Vec<Vec<String>> = arms.iter().map(|a| a.rules.iter().map(|r| r.name.clone()).collect()).collect();
+        let rule_names: Vec<Vec<String>> = arms
+            .iter()
+            .map(|a| a.rules.iter().map(|r| r.name.clone()).collect())
+            .collect();
         let (csv, json) = summary_files(self, &summary, &rule_names);
         write_atomic(&out.join("summary.csv"), csv.as_bytes()).map_err(Failure::run)?;
         write_atomic(&out.join("summary.json"), json.as_bytes()).map_err(Failure::run)?;
         let tables = [
-            ("events.csv", crate::tables::events_csv(model, &options.events, &summary)),
+            (
+                "events.csv",
+                crate::tables::events_csv(model, &options.events, &summary),
+            ),
             ("outcomes.csv", crate::tables::outcomes_csv(model, &summary)),
-            ("differences.csv", crate::tables::differences_csv(model, &summary)),
+            (
+                "differences.csv",
+                crate::tables::differences_csv(model, &summary),
+            ),
         ];
         for (name, text) in tables {
             write_atomic(&out.join(name), text.as_bytes()).map_err(Failure::run)?;
         }
+        crate::figures::write_figures(self, &summary, out)?;
         let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
         if n_failed > 0 {
             for f in summary.failures.iter().take(5) {

@@ -263,3 +263,81 @@ fn simulate_rejects_bad_regimen_and_event_before_writing() {
     assert!(stderr(&out).contains("no output 'ANC'"), "{}", stderr(&out));
     assert!(!out_dir.exists(), "output directory created for bad input");
 }
+
+#[test]
+fn models_lists_the_catalogue_with_hashes_and_describe_shows_sources() {
+    let out = twin(&["models"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in ["neutropenia", "alzheimers", "pk-2cmt"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} not listed:\n{text}"));
+        // Version, then a 12-hex-digit content hash.
+        let hash = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            hash.len() == 12 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+            "{line}"
+        );
+    }
+    let out = twin(&["models", "--describe", "neutropenia@1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Kloft") && text.contains("[A]") && text.contains("content hash (SHA-256)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_version_and_bad_protocols_fail_before_anything_runs() {
+    let dir = scratch("sim_bad_protocol");
+    let out_dir = dir.join("out");
+    let out = twin(&[
+        "simulate",
+        "--model",
+        "neutropenia@9",
+        "--arm",
+        "a=docetaxel-75",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no version '9'"), "{}", stderr(&out));
+    for (name, json, needle) in [
+        (
+            "missing_output.json",
+            r#"{"regimen": "75 mg/m2 iv over 1h q3w x6", "rules": [{"if": {"output": "PLATELETS", "below": 50}, "then": {"delay": "7d"}}]}"#,
+            "no output 'PLATELETS'",
+        ),
+        (
+            "malformed.json",
+            "{\"regimen\": \"75 mg/m2 iv\",\n \"rules\": [ {\"if\": } ]}",
+            "malformed.json:2",
+        ),
+        (
+            "two_actions.json",
+            r#"{"regimen": "75 mg/m2 iv", "rules": [{"if": {"output": "ANC", "below": 1}, "then": {"delay": "7d", "skip": true}}]}"#,
+            "exactly one of",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, json).unwrap();
+        let arm = format!("a=@{}", path.display());
+        let out = twin(&[
+            "simulate",
+            "--model",
+            "neutropenia",
+            "--arm",
+            &arm,
+            "--patients",
+            "5",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{name}: {}", stderr(&out));
+    }
+    assert!(!out_dir.exists(), "output directory created for bad input");
+}

@@ -69,6 +69,28 @@ pub struct ParameterSpec {
     pub source: &'static str,
 }
 
+impl ParameterSpec {
+    /// A parameter declaration in one line: name, unit, typical value, `(lower, upper)` bounds and
+    /// the source of the number.
+    #[must_use]
+    pub const fn new(
+        name: &'static str,
+        unit: &'static str,
+        typical: f64,
+        (lower, upper): (f64, f64),
+        source: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            unit,
+            typical,
+            lower,
+            upper,
+            source,
+        }
+    }
+}
+
 /// How a time-varying covariate is interpolated between records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Interpolation {

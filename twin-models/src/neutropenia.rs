@@ -202,24 +202,6 @@ const LEUKOPENIA_GRADES: GradeThresholds = GradeThresholds {
     grade4: 1.0,
 };
 
-/// A parameter declaration in one line.
-fn parameter(
-    name: &'static str,
-    unit: &'static str,
-    typical: f64,
-    (lower, upper): (f64, f64),
-    source: &'static str,
-) -> ParameterSpec {
-    ParameterSpec {
-        name,
-        unit,
-        typical,
-        lower,
-        upper,
-        source,
-    }
-}
-
 /// A baseline covariate (carried forward) in one line.
 fn covariate(
     name: &'static str,
@@ -244,23 +226,23 @@ fn cell_parameters(
     [base_source, mtt_source, slope_source, gamma_source]: [&'static str; 4],
 ) -> Vec<ParameterSpec> {
     vec![
-        parameter(base_name, "10^9/L", base, (0.01, 100.0), base_source),
-        parameter("MTT", "h", mtt, (1.0, 2000.0), mtt_source),
-        parameter(slope_name, "L/umol", slope, (0.0, 1e4), slope_source),
-        parameter("GAMMA", "-", gamma, (0.0, 5.0), gamma_source),
+        ParameterSpec::new(base_name, "10^9/L", base, (0.01, 100.0), base_source),
+        ParameterSpec::new("MTT", "h", mtt, (1.0, 2000.0), mtt_source),
+        ParameterSpec::new(slope_name, "L/umol", slope, (0.0, 1e4), slope_source),
+        ParameterSpec::new("GAMMA", "-", gamma, (0.0, 5.0), gamma_source),
     ]
 }
 
 /// Bruno 1996 docetaxel micro-constants and central volume `[K10, K12, K21, K13, K31, V1]`.
 fn bruno_parameters() -> [ParameterSpec; 6] {
-    let rate = |name, value, source| parameter(name, "1/h", value, (1e-4, 1e3), source);
+    let rate = |name, value, source| ParameterSpec::new(name, "1/h", value, (1e-4, 1e3), source);
     [
         rate("K10", 5.2, concat!("Elimination rate constant. ", bruno!())),
         rate("K12", 1.06, concat!("Central to PERIPH1. ", bruno!())),
         rate("K21", 1.51, concat!("PERIPH1 to central. ", bruno!())),
         rate("K13", 1.26, concat!("Central to PERIPH2. ", bruno!())),
         rate("K31", 0.084, concat!("PERIPH2 to central. ", bruno!())),
-        parameter(
+        ParameterSpec::new(
             "V1",
             "L",
             7.4,
@@ -721,14 +703,14 @@ impl FribergPaclitaxelV1 {
             ],
         );
         parameters.extend([
-            parameter(
+            ParameterSpec::new(
                 "CL",
                 "L/h",
                 339.0,
                 (1e-3, 1e5),
                 concat!("Clearance of unbound paclitaxel (CLI).", bundle_median!()),
             ),
-            parameter(
+            ParameterSpec::new(
                 "V1",
                 "L",
                 421.5,
@@ -738,7 +720,7 @@ impl FribergPaclitaxelV1 {
                     bundle_median!()
                 ),
             ),
-            parameter(
+            ParameterSpec::new(
                 "Q",
                 "L/h",
                 204.0,
@@ -748,7 +730,7 @@ impl FribergPaclitaxelV1 {
                     friberg_paclitaxel!()
                 ),
             ),
-            parameter(
+            ParameterSpec::new(
                 "V2",
                 "L",
                 1010.0,

@@ -427,30 +427,12 @@ impl Model for ZecchinOvarianV1 {
     }
 }
 
-/// A parameter of the model.
-fn parameter(
-    name: &'static str,
-    unit: &'static str,
-    typical: f64,
-    (lower, upper): (f64, f64),
-    source: &'static str,
-) -> ParameterSpec {
-    ParameterSpec {
-        name,
-        unit,
-        typical,
-        lower,
-        upper,
-        source,
-    }
-}
-
 /// Parameters in the order of the `ZecchinOvarianV1` index constants.
 fn parameters() -> Vec<ParameterSpec> {
     let e0_power =
         (E0_CARBOPLATIN_ARM / E0_COMBINATION_ARM).ln() / (5.0 / CARBOPLATIN_COMBINATION_AUC).ln();
     vec![
-        parameter(
+        ParameterSpec::new(
             "KG",
             "1e-3/day",
             0.61063,
@@ -460,7 +442,7 @@ fn parameters() -> Vec<ParameterSpec> {
                 bundle_217!()
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "KD0",
             "1e-3/day per E0 unit",
             0.049726,
@@ -470,7 +452,7 @@ fn parameters() -> Vec<ParameterSpec> {
                 bundle_217!()
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "KD1",
             "1e-2/day per E1 unit",
             0.016408,
@@ -481,28 +463,28 @@ fn parameters() -> Vec<ParameterSpec> {
                 bundle_217!()
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "IBASE",
             "m",
             0.071322,
             (1e-4, 1.0),
             concat!("Baseline SLD theta4 in metres (71.32 mm); ", bundle_217!()),
         ),
-        parameter(
+        ParameterSpec::new(
             "LAMBDA_OS",
             "1/day",
             1.1843e-3,
             (1e-6, 1.0),
             concat!("Weibull scale of the death hazard; ", bundle_218!()),
         ),
-        parameter(
+        ParameterSpec::new(
             "SHAPE_OS",
             "-",
             2.0044,
             (0.1, 10.0),
             concat!("Weibull shape of the death hazard; ", bundle_218!()),
         ),
-        parameter(
+        ParameterSpec::new(
             "GAMMA_SLD",
             "-",
             0.20837,
@@ -513,7 +495,7 @@ fn parameters() -> Vec<ParameterSpec> {
                 ". [A] assumed: the model baseline IBASE*1000 stands for the observed baseline"
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "GAMMA_TSR",
             "-",
             0.90356,
@@ -523,7 +505,7 @@ fn parameters() -> Vec<ParameterSpec> {
                 bundle_218!()
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "GAMMA_NL",
             "-",
             1.2303,
@@ -533,14 +515,14 @@ fn parameters() -> Vec<ParameterSpec> {
                 bundle_218!()
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "GAMMA_ECOG",
             "-",
             0.51621,
             (-10.0, 10.0),
             concat!("Log hazard ratio of death for ECOG >= 1; ", bundle_218!()),
         ),
-        parameter(
+        ParameterSpec::new(
             "LAMBDA_NL",
             "1/day",
             0.0049,
@@ -551,14 +533,14 @@ fn parameters() -> Vec<ParameterSpec> {
                 ". [A] assumed: same Weibull form as the death hazard"
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "SHAPE_NL",
             "-",
             2.67,
             (0.1, 10.0),
             concat!("Weibull shape of the new-lesion hazard; ", bundle_218!()),
         ),
-        parameter(
+        ParameterSpec::new(
             "BETA_NL",
             "-",
             1.22,
@@ -568,7 +550,7 @@ fn parameters() -> Vec<ParameterSpec> {
                 bundle_218!()
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "LAMBDA_DROP",
             "1/day",
             0.0049,
@@ -579,14 +561,14 @@ fn parameters() -> Vec<ParameterSpec> {
                 ". [A] assumed: same Weibull form as the death hazard"
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "SHAPE_DROP",
             "-",
             2.95,
             (0.1, 10.0),
             concat!("Weibull shape of the dropout hazard; ", bundle_218!()),
         ),
-        parameter(
+        ParameterSpec::new(
             "BETA_DROP",
             "-",
             1.16,
@@ -597,7 +579,7 @@ fn parameters() -> Vec<ParameterSpec> {
                 ". [A] assumed: the progression flag stays 1 once set"
             ),
         ),
-        parameter(
+        ParameterSpec::new(
             "E0_REF",
             "E0 unit",
             E0_CARBOPLATIN_ARM,
@@ -606,7 +588,7 @@ fn parameters() -> Vec<ParameterSpec> {
              mapping, anchored to the carboplatin-arm median E0 126.6 of bundle 217's simulated \
              data [D] (MODELS.md 2.1); the dose-to-exposure mapping was not obtained",
         ),
-        parameter(
+        ParameterSpec::new(
             "E0_POWER",
             "-",
             e0_power,
@@ -616,7 +598,7 @@ fn parameters() -> Vec<ParameterSpec> {
              AUC 4 -> 95.2, bundle 217 simulated data [D]); the arms' ratio 1.33 (not 1.25) \
              probably reflects dose delays, not pharmacology",
         ),
-        parameter(
+        ParameterSpec::new(
             "E1_REF",
             "E1 unit",
             E1_COMBINATION_ARM,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use serde::Serialize;
-use twin_engine::model::Model;
+use twin_engine::model::{FixedParameters, Model};
 use twin_engine::montecarlo::{
     Arm, CohortOptions, CohortSummary, Crossing, PatientTrajectories, ThresholdEvent, run_cohort,
 };
@@ -41,6 +41,9 @@ pub struct Args {
     /// `NAME=@events.csv` (the dose records of a NONMEM-style file). Repeat for several arms.
     #[arg(long = "arm", value_name = "NAME=REGIMEN", required = true)]
     arms: Vec<String>,
+    /// Fix an individual parameter for every patient: `NAME=VALUE` (its random effect is ignored).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
     /// Number of virtual patients.
     #[arg(long, default_value_t = 1000)]
     patients: u64,
@@ -488,8 +491,29 @@ impl TrajectoryWriter {
 
 /// Runs `twin simulate`.
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let model = twin_models::find(&args.model).map_err(Failure::input)?;
-    let model: &dyn Model = model.as_ref();
+    let released = twin_models::find(&args.model).map_err(Failure::input)?;
+    let overrides = args
+        .params
+        .iter()
+        .map(|text| {
+            let (name, value) = text
+                .split_once('=')
+                .ok_or_else(|| Failure::input(anyhow!("--param '{text}': expected NAME=VALUE")))?;
+            let value: f64 = value.trim().parse().map_err(|_| {
+                Failure::input(anyhow!(
+                    "--param '{text}': '{}' is not a number",
+                    value.trim()
+                ))
+            })?;
+            Ok((name.trim().to_owned(), value))
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let fixed = FixedParameters::new(released.as_ref(), &overrides).map_err(Failure::input)?;
+    let model: &dyn Model = if overrides.is_empty() {
+        released.as_ref()
+    } else {
+        &fixed
+    };
     let arms = args
         .arms
         .iter()

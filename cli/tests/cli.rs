@@ -341,3 +341,61 @@ fn unknown_version_and_bad_protocols_fail_before_anything_runs() {
     }
     assert!(!out_dir.exists(), "output directory created for bad input");
 }
+
+#[test]
+fn simulate_param_fixes_parameters_for_every_patient_and_rejects_unknown_ones() {
+    let dir = scratch("sim_param");
+    let out_dir = dir.join("out");
+    // With CL, V and KA fixed, the random effects no longer matter: every patient is identical,
+    // so the 5th and 95th percentiles coincide (one sketch bucket) at every time.
+    let out = twin(&[
+        "simulate",
+        "--model",
+        "pk-1cmt",
+        "--arm",
+        "a=100 mg q24h x2",
+        "--param",
+        "CL=2",
+        "--param",
+        "V=30",
+        "--param",
+        "KA=1",
+        "--patients",
+        "50",
+        "--every",
+        "6h",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(out_dir.join("summary.csv")).unwrap();
+    for line in csv.lines().skip(2) {
+        let f: Vec<f64> = line
+            .split(',')
+            .skip(3)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert!((f[1] - f[5]).abs() <= 1e-12 * f[5].abs(), "{line}");
+    }
+    let bad_dir = dir.join("bad");
+    for (param, needle) in [
+        ("CLX=3", "no such parameter"),
+        ("CL=-1", "outside its bounds"),
+        ("CL", "expected NAME=VALUE"),
+    ] {
+        let out = twin(&[
+            "simulate",
+            "--model",
+            "pk-1cmt",
+            "--arm",
+            "a=100 mg",
+            "--param",
+            param,
+            "--out",
+            bad_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{param}");
+        assert!(stderr(&out).contains(needle), "{param}: {}", stderr(&out));
+    }
+    assert!(!bad_dir.exists());
+}

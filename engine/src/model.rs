@@ -333,3 +333,105 @@ pub trait Model: Send + Sync {
         false
     }
 }
+
+/// A model with some individual parameters fixed to given values for every patient (the random
+/// effects of those parameters are ignored), e.g. `twin simulate --param CL=5`.
+///
+/// The specification's typical values show the fixed values, so the content hash of the
+/// modified model differs from the released version's.
+#[derive(Debug, Clone)]
+pub struct FixedParameters<'a, M: Model + ?Sized> {
+    inner: &'a M,
+    spec: ModelSpec,
+    fixed: Vec<(usize, f64)>,
+}
+
+impl<'a, M: Model + ?Sized> FixedParameters<'a, M> {
+    /// Fixes each `(name, value)` of `overrides`.
+    ///
+    /// # Errors
+    /// [`crate::EngineError::Invalid`] naming an unknown parameter (and listing the known ones) or
+    /// a value outside the parameter's bounds.
+    pub fn new(inner: &'a M, overrides: &[(String, f64)]) -> Result<Self, crate::EngineError> {
+        let mut spec = inner.spec().clone();
+        let mut fixed = Vec::new();
+        for (name, value) in overrides {
+            let idx = spec.parameter_index(name).ok_or_else(|| {
+                let names: Vec<&str> = spec.parameters.iter().map(|p| p.name).collect();
+                crate::EngineError::invalid(
+                    format!("parameter {name}"),
+                    format!(
+                        "model {} has no such parameter; it has {}",
+                        spec.id,
+                        names.join(", ")
+                    ),
+                )
+            })?;
+            let p = &mut spec.parameters[idx];
+            if !(p.lower..=p.upper).contains(value) {
+                return Err(crate::EngineError::invalid(
+                    format!("parameter {}", p.name),
+                    format!(
+                        "{value} is outside its bounds [{}, {}] {}",
+                        p.lower, p.upper, p.unit
+                    ),
+                ));
+            }
+            p.typical = *value;
+            fixed.push((idx, *value));
+        }
+        Ok(Self { inner, spec, fixed })
+    }
+}
+
+impl<M: Model + ?Sized> Model for FixedParameters<'_, M> {
+    fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+    fn rhs(&self, t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
+        self.inner.rhs(t, y, p, dy);
+    }
+    fn initial_state(&self, p: &[f64], y: &mut [f64]) {
+        self.inner.initial_state(p, y);
+    }
+    fn rhs_with_inputs(&self, t: f64, y: &[f64], p: &[f64], inputs: &[f64], dy: &mut [f64]) {
+        self.inner.rhs_with_inputs(t, y, p, inputs, dy);
+    }
+    fn individual_parameters(
+        &self,
+        population: &Population,
+        covariates: &[f64],
+        eta: &[f64],
+        params: &mut [f64],
+    ) {
+        self.inner
+            .individual_parameters(population, covariates, eta, params);
+        for &(idx, value) in &self.fixed {
+            params[idx] = value;
+        }
+    }
+    fn sample_covariates(&self, stream: &mut RandomStream, covariates: &mut [f64]) {
+        self.inner.sample_covariates(stream, covariates);
+    }
+    fn outcomes(
+        &self,
+        times: &[f64],
+        outputs: &[f64],
+        params: &[f64],
+        covariates: &[f64],
+        stream: &mut RandomStream,
+        out: &mut [f64],
+    ) {
+        self.inner
+            .outcomes(times, outputs, params, covariates, stream, out);
+    }
+    fn outputs(&self, t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
+        self.inner.outputs(t, y, p, out);
+    }
+    fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
+        self.inner.advance_exact(p, y, inputs, dt)
+    }
+    fn is_linear(&self) -> bool {
+        self.inner.is_linear()
+    }
+}

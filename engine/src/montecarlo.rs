@@ -80,6 +80,16 @@ pub struct CohortOptions {
     pub wave_size: usize,
     /// Threshold events whose probabilities are counted.
     pub events: Vec<ThresholdEvent>,
+    /// Individualised runs (forecasts): the random effects of each "patient", which is then one
+    /// posterior draw of a single real patient, instead of sampling η from the population.
+    /// Indexed by patient index. By default, this is `None`.
+    pub eta_draws: Option<Vec<Vec<f64>>>,
+    /// Covariates shared by every patient instead of the model's virtual-population sampler
+    /// (model order; NaN = reference). By default, this is `None`.
+    pub covariates: Option<Vec<f64>>,
+    /// Records that precede every arm's regimen (a real patient's dose history). By default,
+    /// this is empty.
+    pub history: Vec<Record>,
 }
 
 impl CohortOptions {
@@ -96,6 +106,9 @@ impl CohortOptions {
             relative_accuracy: 1e-3,
             wave_size: 1024,
             events: Vec::new(),
+            eta_draws: None,
+            covariates: None,
+            history: Vec::new(),
         }
     }
 }
@@ -295,9 +308,52 @@ pub fn run_cohort<M: Model + ?Sized>(
     let n_out = spec.outputs.len();
     let n_times = options.output_times.len();
     let empty = RunningSummary::new(options.relative_accuracy)?;
+    if let Some(draws) = &options.eta_draws {
+        let n_eta = population.n_eta();
+        if (draws.len() as u64) < options.patients.end || draws.iter().any(|d| d.len() != n_eta) {
+            return Err(EngineError::invalid(
+                "eta_draws",
+                format!(
+                    "need {} draws of {n_eta} random effects",
+                    options.patients.end
+                ),
+            ));
+        }
+    }
+    if let Some(fixed) = &options.covariates
+        && fixed.len() != spec.covariates.len()
+    {
+        return Err(EngineError::invalid(
+            "covariates",
+            format!("need {} values", spec.covariates.len()),
+        ));
+    }
+    if !options.history.is_empty() && arms.iter().any(|arm| !arm.rules.is_empty()) {
+        return Err(EngineError::invalid(
+            "arms",
+            "dosing rules after a recorded history are not supported yet",
+        ));
+    }
     let arm_records: Vec<Vec<Record>> = arms
         .iter()
-        .map(|arm| merge_records(&arm.regimen, &options.output_times))
+        .map(|arm| {
+            let mut records = merge_records(&arm.regimen, &options.output_times);
+            if !options.history.is_empty() {
+                // The history comes first at equal times (it happened before the forecast).
+                let mut with_history: Vec<Record> = options
+                    .history
+                    .iter()
+                    .map(|r| Record {
+                        line: 0,
+                        ..r.clone()
+                    })
+                    .collect();
+                with_history.append(&mut records);
+                with_history.sort_by(|a, b| a.time.total_cmp(&b.time));
+                records = with_history;
+            }
+            records
+        })
         .collect();
     let output_rows: Vec<Vec<usize>> = arm_records
         .iter()
@@ -468,15 +524,24 @@ fn simulate_patient<M: Model + ?Sized>(
 ) -> PatientTrajectories {
     let n_out = model.spec().outputs.len();
     let n_times = options.output_times.len();
-    let mut eta_stream = RandomStream::new(options.seed, options.replicate, patient, Purpose::Eta);
-    population.sample_eta(&mut eta_stream, &mut ws.eta);
+    match &options.eta_draws {
+        Some(draws) => ws.eta.copy_from_slice(&draws[patient as usize]),
+        None => {
+            let mut eta_stream =
+                RandomStream::new(options.seed, options.replicate, patient, Purpose::Eta);
+            population.sample_eta(&mut eta_stream, &mut ws.eta);
+        }
+    }
     let mut covariate_stream = RandomStream::new(
         options.seed,
         options.replicate,
         patient,
         Purpose::Covariates,
     );
-    model.sample_covariates(&mut covariate_stream, &mut ws.covariates);
+    match &options.covariates {
+        Some(fixed) => ws.covariates.copy_from_slice(fixed),
+        None => model.sample_covariates(&mut covariate_stream, &mut ws.covariates),
+    }
     model.individual_parameters(population, &ws.covariates, &ws.eta, &mut ws.params);
     let mut values = vec![f64::NAN; arms.len() * n_times * n_out];
     let mut failures = vec![None; arms.len()];

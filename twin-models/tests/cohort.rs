@@ -164,3 +164,60 @@ fn failing_patients_are_named_with_their_time_and_do_not_stop_the_cohort() {
     // Summaries hold only the patients that succeeded.
     assert_eq!(arm.outputs[0][48].count(), arm.n_ok);
 }
+
+#[test]
+fn given_eta_draws_covariates_and_history_replace_sampling() {
+    // Forecast mode: every "patient" is a given η draw of one real patient with a dose history.
+    // With two identical draws at η = 0 the cohort collapses onto the typical trajectory of the
+    // history followed by the arm's regimen, which `simulate_records` gives independently.
+    use twin_engine::records::Record;
+    use twin_engine::simulate::simulate_records;
+    use twin_engine::solver::SolverOptions;
+    let model = TwoCompartment::new();
+    let n_eta = model.spec().variability.random_effects.len();
+    let history = Regimen::parse("50 mg iv", model.spec()).unwrap().doses;
+    let future = arm(&model, "next", "100 mg oral at 12h");
+    let times: Vec<f64> = (0..=24).map(f64::from).collect();
+    let mut options = CohortOptions::new(2, 1, times.clone());
+    options.eta_draws = Some(vec![vec![0.0; n_eta]; 2]);
+    options.covariates = Some(vec![]);
+    options.history = history.clone();
+    let summary = run_cohort(&model, std::slice::from_ref(&future), &options, &mut |_| {}).unwrap();
+    let mut records = history;
+    records.extend(future.regimen.doses.clone());
+    records.extend(times.iter().map(|&t| Record::output_time(t)));
+    records.sort_by(|a, b| {
+        a.time
+            .total_cmp(&b.time)
+            .then(b.evid.is_dose().cmp(&a.evid.is_dose()))
+    });
+    let out = simulate_records(
+        &model,
+        &records,
+        &model.spec().typical_parameters(),
+        SolverOptions::default(),
+    )
+    .unwrap();
+    let typical: Vec<f64> = records
+        .iter()
+        .zip(&out)
+        .filter(|(r, _)| !r.evid.is_dose())
+        .map(|(_, v)| *v)
+        .collect();
+    for (t, expected) in typical.iter().enumerate() {
+        let acc = &summary.arms[0].outputs[0][t];
+        // The mean is exact; the quantile sketch is within its relative accuracy (1e-3).
+        assert!(
+            (acc.mean() - expected).abs() <= 1e-12 * expected.abs().max(1e-12),
+            "t = {t}"
+        );
+        let p95 = acc.quantile(0.95).unwrap();
+        assert!(
+            (p95 - expected).abs() <= 1e-3 * expected.abs().max(1e-12),
+            "t = {t}: {p95} vs {expected}"
+        );
+    }
+    // Wrong-sized draws are rejected.
+    options.eta_draws = Some(vec![vec![0.0; n_eta + 1]; 2]);
+    assert!(run_cohort(&model, &[future], &options, &mut |_| {}).is_err());
+}

@@ -185,6 +185,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             options,
             threads: None,
             trajectories: false,
+            stem: "summary",
+            observations: Vec::new(),
         };
         let dir = args.out.join(spec.id);
         eprintln!(

@@ -8,7 +8,9 @@ use twin_engine::montecarlo::CohortSummary;
 
 use crate::Failure;
 use crate::files::write_atomic;
-use crate::plots::{Band, FanChart, KmPlot, SurvivalCurve, fan_chart_png, fan_chart_svg, km_svg};
+use crate::plots::{
+    Band, FanChart, KmPlot, Observations, SurvivalCurve, fan_chart_png, fan_chart_svg, km_svg,
+};
 use crate::simulate::Study;
 use crate::tables::{survival, wilson};
 
@@ -58,6 +60,14 @@ pub fn write_figures(
                 }
             })
             .collect();
+        let observed = study
+            .observations
+            .iter()
+            .find(|(output_idx, _, _)| *output_idx == o)
+            .map(|(_, t, v)| Observations {
+                times: t.iter().map(|x| x / divisor).collect(),
+                values: v.clone(),
+            });
         let title = format!(
             "{} v{} — {}: median, 50 % and 90 % bands",
             spec.id, spec.version, output.name
@@ -68,7 +78,7 @@ pub fn write_figures(
             x_label,
             y_label: &y_label,
             bands: &bands,
-            observations: None,
+            observations: observed.as_ref(),
             log_y: false,
         };
         let svg = fan_chart_svg(&chart).map_err(Failure::run)?;

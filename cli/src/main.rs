@@ -4,6 +4,7 @@
 mod demo;
 mod figures;
 mod files;
+mod forecast;
 mod models;
 mod plots;
 mod predict;
@@ -35,6 +36,8 @@ struct Cli {
 enum Command {
     /// One built-in therapy comparison per model, with plots, tables and an index.html.
     Demo(demo::Args),
+    /// Individualise a model to one patient and forecast alternative therapies.
+    Forecast(forecast::Args),
     /// The model catalogue (id, version, content hash, outputs, therapies, evidence), or one
     /// model's equations, parameters, sources and assumptions with `--describe`.
     Models(models::Args),
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Forecast(args) => forecast::run(&args),
         Command::Models(args) => models::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Simulate(args) => simulate::run(&args),

@@ -543,6 +543,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         options,
         threads: args.threads,
         trajectories: args.trajectories,
+        stem: "summary",
+        observations: Vec::new(),
     };
     study.execute(&args.out).map(|_| ())
 }
@@ -561,6 +563,10 @@ pub struct Study<'a> {
     pub threads: Option<usize>,
     /// Whether to write every trajectory.
     pub trajectories: bool,
+    /// File stem of the summary files: `summary` (simulate) or `forecast` (forecast).
+    pub stem: &'static str,
+    /// A real patient's observations to overlay on the fan charts: per output, (times, values).
+    pub observations: Vec<(usize, Vec<f64>, Vec<f64>)>,
 }
 
 impl Study<'_> {
@@ -634,8 +640,10 @@ impl Study<'_> {
             .map(|a| a.rules.iter().map(|r| r.name.clone()).collect())
             .collect();
         let (csv, json) = summary_files(self, &summary, &rule_names);
-        write_atomic(&out.join("summary.csv"), csv.as_bytes()).map_err(Failure::run)?;
-        write_atomic(&out.join("summary.json"), json.as_bytes()).map_err(Failure::run)?;
+        write_atomic(&out.join(format!("{}.csv", self.stem)), csv.as_bytes())
+            .map_err(Failure::run)?;
+        write_atomic(&out.join(format!("{}.json", self.stem)), json.as_bytes())
+            .map_err(Failure::run)?;
         let tables = [
             (
                 "events.csv",

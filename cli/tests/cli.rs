@@ -399,3 +399,95 @@ fn simulate_param_fixes_parameters_for_every_patient_and_rejects_unknown_ones() 
     }
     assert!(!bad_dir.exists());
 }
+
+const NEUTROPENIA_PATIENT: &str = "ID,TIME,DV,MDV,EVID,AMT,CMT,RATE,SEX,PERF,PC,AAG,BSA
+7,0,5.4,0,0,0,7,0,2,1,0,1.5,1.7
+7,0,.,1,1,170,1,170,2,1,0,1.5,1.7
+7,96,2.1,0,0,0,7,0,2,1,0,1.5,1.7
+7,168,0.45,0,0,0,7,0,2,1,0,1.5,1.7
+7,336,4.8,0,0,0,7,0,2,1,0,1.5,1.7
+";
+
+fn forecast(dir: &Path, patient: &str, extra: &[&str]) -> Output {
+    let input = dir.join("patient.csv");
+    std::fs::write(&input, patient).unwrap();
+    let out_dir = dir.join("out");
+    let mut args = vec![
+        "forecast",
+        "--model",
+        "neutropenia",
+        "--patient",
+        input.to_str().unwrap(),
+        "--therapy",
+        "d75=docetaxel-75",
+        "--therapy",
+        "d100=docetaxel-100",
+        "--from",
+        "21d",
+        "--until",
+        "42d",
+        "--every",
+        "1d",
+        "--draws",
+        "100",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    twin(&args)
+}
+
+#[test]
+fn forecast_writes_paired_therapy_forecasts_with_the_patients_eta() {
+    let dir = scratch("forecast_ok");
+    let out = forecast(&dir, NEUTROPENIA_PATIENT, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Individual random effects (MAP): eta(BASE) ="),
+        "{text}"
+    );
+    assert!(text.contains("P(grade4)"), "{text}");
+    for file in [
+        "forecast.csv",
+        "forecast.json",
+        "posterior.json",
+        "summary.txt",
+        "anc.svg",
+        "anc.png",
+        "events.csv",
+        "differences.csv",
+    ] {
+        assert!(dir.join("out").join(file).exists(), "{file} missing");
+    }
+    // Same seed, same bytes.
+    let first = std::fs::read_to_string(dir.join("out/forecast.csv")).unwrap();
+    let again = forecast(&dir, NEUTROPENIA_PATIENT, &[]);
+    assert!(again.status.success());
+    assert!(first == std::fs::read_to_string(dir.join("out/forecast.csv")).unwrap());
+}
+
+#[test]
+fn forecast_without_observations_uses_the_prior_and_says_so() {
+    let dir = scratch("forecast_prior");
+    let no_obs =
+        "ID,TIME,DV,MDV,EVID,AMT,CMT,RATE,SEX,PERF,PC,AAG,BSA\n7,0,.,1,1,170,1,170,2,1,0,1.5,1.7\n";
+    let out = forecast(&dir, no_obs, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(text.contains("note:") && text.contains("prior"), "{text}");
+}
+
+#[test]
+fn forecast_rejects_missing_covariates_and_out_of_range_values() {
+    let dir = scratch("forecast_bad");
+    let missing = "ID,TIME,DV,MDV,EVID,AMT,CMT,RATE\n7,0,.,1,1,170,1,170\n7,96,2.1,0,0,0,7,0\n";
+    let out = forecast(&dir, missing, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("patient.csv"), "{}", stderr(&out));
+    let out_of_range = NEUTROPENIA_PATIENT.replace(",1.5,1.7\n7,96", ",99,1.7\n7,96");
+    let out = forecast(&dir, &out_of_range, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("AAG"), "{}", stderr(&out));
+    assert!(!dir.join("out").exists());
+}

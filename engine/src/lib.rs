@@ -10,6 +10,7 @@ pub mod model;
 pub mod montecarlo;
 pub mod nmcsv;
 pub mod population;
+pub mod posterior;
 pub mod predict;
 pub mod protocol;
 pub mod random;

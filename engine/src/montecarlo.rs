@@ -90,6 +90,10 @@ pub struct CohortOptions {
     /// Records that precede every arm's regimen (a real patient's dose history). By default,
     /// this is empty.
     pub history: Vec<Record>,
+    /// Model outcomes (and their Kaplan–Meier counts) use only the output times at or after this
+    /// time, e.g. the forecast origin, so that a nadir in the recorded past does not count. By
+    /// default, this is `f64::NEG_INFINITY`.
+    pub outcome_start: f64,
 }
 
 impl CohortOptions {
@@ -109,6 +113,7 @@ impl CohortOptions {
             eta_draws: None,
             covariates: None,
             history: Vec::new(),
+            outcome_start: f64::NEG_INFINITY,
         }
     }
 }
@@ -599,9 +604,12 @@ fn simulate_patient<M: Model + ?Sized>(
                         patient,
                         Purpose::Dropout,
                     );
+                    let first = options
+                        .output_times
+                        .partition_point(|&t| t < options.outcome_start);
                     model.outcomes(
-                        &options.output_times,
-                        arm_values,
+                        &options.output_times[first..],
+                        &arm_values[first * n_out..],
                         &ws.params,
                         &ws.covariates,
                         &mut event_stream,

@@ -40,6 +40,14 @@ const RXODE2_BOLUS_CMT1: i64 = 101;
 /// rxode2's classic code for a rate infusion into compartment 1.
 const RXODE2_INFUSION_CMT1: i64 = 10101;
 
+/// The marker the simulated datasets of Schoemaker et al. (CPT Pharmacometrics Syst Pharmacol
+/// 2019, as distributed in nlmixr2data; `shared/data/pk-datasets/{Bolus,Infusion,Oral}_*.csv`)
+/// write in SS on every row of the single- and multiple-dose parts of a profile, observations
+/// included, while the one steady-state dose has SS 1 and the rows after it SS 0. It is not a
+/// NONMEM code (NM-TRAN rejects it) and none of those rows is a steady-state dose, so it is read
+/// as SS 0 ("not applicable"). Every other SS value outside 0–3 stays an error.
+const SS_NOT_APPLICABLE: i64 = 99;
+
 /// Relative tolerance for two rates written in a file to count as the same rate. Files written by
 /// R print 15 significant digits, so 1e-9 is far above rounding noise and far below any real
 /// difference between two infusion rates.
@@ -65,6 +73,8 @@ const RATE_MATCH_TOL: f64 = 1e-9;
 ///   the subject's first value, it takes that first value (back-fill); a covariate the subject
 ///   never has is NaN.
 /// - [`Record::dv`] is `Some` only on observation records (EVID 0) with `MDV` 0 and a `DV`.
+/// - SS 99 is read as SS 0: it is the "not applicable" marker of the simulated datasets of
+///   Schoemaker et al. (2019) in nlmixr2data, written on rows that are not steady-state doses.
 /// - rxode2's classic EVID 101 is a bolus into compartment 1. EVID 10101 is rxode2's classic
 ///   infusion into compartment 1, where `AMT` holds the *rate*: a row with `AMT` r > 0 starts
 ///   the infusion and a later 10101 row of the subject with `AMT` −r stops it. The pair becomes
@@ -77,7 +87,8 @@ const RATE_MATCH_TOL: f64 = 1e-9;
 /// empty; a row with a different number of fields than the header; a field that is not a
 /// finite number (except `ID`); a missing `ID` or `TIME` value; TIME going backwards within a
 /// subject other than on a reset record (EVID 3 or 4); a subject whose rows are not
-/// contiguous; EVID other than 0–4, 101 or 10101; SS other than 0–3; RATE negative but not −1
+/// contiguous; EVID other than 0–4, 101 or 10101; SS other than 0–3 (or the marker 99, see above);
+/// RATE negative but not −1
 /// or −2; MDV other than 0 or 1; a negative, fractional or negative-compartment (turn-off) CMT;
 /// a negative AMT or II; a negative or fractional ADDL; ADDL > 0 with II 0; a dose (EVID 1 or
 /// 4) with AMT 0, or with SS ≠ 0 and II 0, unless it is a steady-state constant infusion
@@ -405,7 +416,12 @@ fn parse_row(
     let rate_value = optional(layout.rate, "RATE")?;
     let ii = optional(layout.ii, "II")?.unwrap_or(0.0);
     let addl_value = optional(layout.addl, "ADDL")?.unwrap_or(0.0);
-    let ss_value = optional(layout.ss, "SS")?.unwrap_or(0.0);
+    let ss_value = match optional(layout.ss, "SS")? {
+        // The "not applicable" marker of the Schoemaker et al. simulated sets: no steady state.
+        Some(value) if as_integer(value) == Some(SS_NOT_APPLICABLE) => 0.0,
+        Some(value) => value,
+        None => 0.0,
+    };
     let covariates = layout
         .covariates
         .iter()
@@ -968,10 +984,31 @@ mod tests {
     #[test]
     fn steady_state_code_out_of_range() {
         assert_error(
-            "ID,TIME,AMT,II,SS\n1,0,100,24,99\n",
+            "ID,TIME,AMT,II,SS\n1,0,100,24,4\n",
             2,
-            "SS must be 0, 1, 2 or 3, got 99",
+            "SS must be 0, 1, 2 or 3, got 4",
         );
+        // Only the marker 99 itself means "not applicable"; its neighbours stay errors.
+        assert_error(
+            "ID,TIME,AMT,II,SS\n1,0,100,24,98\n",
+            2,
+            "SS must be 0, 1, 2 or 3, got 98",
+        );
+        assert_error(
+            "ID,TIME,AMT,II,SS\n1,0,100,24,99.5\n",
+            2,
+            "SS must be 0, 1, 2 or 3, got 99.5",
+        );
+    }
+
+    #[test]
+    fn steady_state_marker_99_means_not_applicable() {
+        let dataset = parse_ok("ID,TIME,AMT,II,SS,DV\n1,0,100,24,99,.\n1,1,0,0,99,5\n");
+        let records = only_records(&dataset);
+        assert_eq!(records[0].ss, SteadyState::No);
+        assert_eq!(records[0].evid, Evid::Dose);
+        assert_eq!(records[1].ss, SteadyState::No);
+        assert_eq!(records[1].dv, Some(5.0));
     }
 
     #[test]
@@ -1204,14 +1241,29 @@ mod tests {
     }
 
     #[test]
-    fn simulated_sets_with_ss_marker_99_are_rejected() {
+    fn simulated_sets_read_ss_marker_99_as_no_steady_state() {
         let path = shared_data!("pk-datasets/Bolus_1CPT.csv");
-        let msg = parse_dataset(path, &read_shared(path))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("Bolus_1CPT.csv:2: SS must be 0, 1, 2 or 3, got 99"),
-            "{msg}"
+        let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+        assert_eq!(dataset.subjects.len(), 120);
+        // Subject 1: seven ordinary doses (SS 99 in the file), then one SS 1 dose every 24 h.
+        let steady_states: Vec<(u8, f64)> = dataset.subjects[0]
+            .records
+            .iter()
+            .filter(|r| r.evid.is_dose())
+            .map(|r| (r.ss.code(), r.ii))
+            .collect();
+        assert_eq!(
+            steady_states,
+            [
+                (0, 0.0),
+                (0, 0.0),
+                (0, 0.0),
+                (0, 0.0),
+                (0, 0.0),
+                (0, 0.0),
+                (0, 0.0),
+                (1, 24.0)
+            ]
         );
     }
 

@@ -80,14 +80,16 @@ pub struct SubjectPrediction {
 
 /// Resolved binding of model parameters and covariates to dataset columns.
 #[derive(Debug, Clone)]
-struct Binding {
+pub(crate) struct Binding {
     fixed: Vec<(usize, f64)>,
     columns: Vec<(usize, usize)>,
     covariate_columns: Vec<Option<usize>>,
-    time_varying: bool,
+    /// Whether parameters may change from record to record (a covariate or bound column exists).
+    pub(crate) time_varying: bool,
 }
 
-fn bind<M: Model + ?Sized>(
+/// Resolves `overrides` and the model's covariates against the columns of `dataset`.
+pub(crate) fn bind<M: Model + ?Sized>(
     model: &M,
     dataset: &Dataset,
     overrides: &[ParameterOverride],
@@ -148,7 +150,7 @@ fn bind<M: Model + ?Sized>(
 }
 
 /// Parameter rows (one per record) for `subject` under `binding`, with η = `eta`.
-fn parameter_rows<M: Model + ?Sized>(
+pub(crate) fn parameter_rows<M: Model + ?Sized>(
     model: &M,
     population: &Population,
     dataset: &Dataset,

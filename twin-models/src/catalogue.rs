@@ -39,6 +39,7 @@ pub fn catalogue() -> Vec<Box<dyn Model>> {
         Box::new(ThreeCompartment::new()),
         Box::new(OneCompartmentMm::new()),
         Box::new(TwoCompartmentMm::new()),
+        Box::new(crate::pheno::PhenoV1::new()),
         Box::new(crate::neutropenia::KloftDocetaxelV1::new()),
         Box::new(crate::neutropenia::FribergDocetaxelV1::new()),
         Box::new(crate::neutropenia::FribergPaclitaxelV1::new()),

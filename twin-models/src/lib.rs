@@ -28,6 +28,7 @@
 pub mod alzheimers;
 pub mod cml;
 pub mod neutropenia;
+pub mod pheno;
 pub mod pk;
 pub mod t1d;
 pub mod tumour;

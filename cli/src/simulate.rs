@@ -319,16 +319,7 @@ fn summary_files(
             .zip(&arm.events)
             .map(|(def, tally)| EventJson {
                 name: def.name.clone(),
-                definition: format!(
-                    "{} {} {} at any output time",
-                    spec.outputs[def.output].name,
-                    if def.crossing == Crossing::Below {
-                        "<"
-                    } else {
-                        ">"
-                    },
-                    def.threshold
-                ),
+                definition: crate::tables::event_definition(model, def),
                 n_events: tally.n_events,
                 probability: if arm.n_ok == 0 {
                     f64::NAN

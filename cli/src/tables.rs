@@ -32,6 +32,20 @@ pub fn wilson(k: u64, n: u64) -> [f64; 2] {
     [(centre - half).max(0.0), (centre + half).min(1.0)]
 }
 
+/// A threshold event in words, e.g. `CP > 3 at any output time`.
+pub fn event_definition(model: &dyn Model, def: &ThresholdEvent) -> String {
+    let sign = if def.crossing == Crossing::Below {
+        "<"
+    } else {
+        ">"
+    };
+    format!(
+        "{} {sign} {} at any output time",
+        model.spec().outputs[def.output].name,
+        def.threshold
+    )
+}
+
 /// Kaplan–Meier survival at each output time from cumulative event counts (administrative
 /// censoring at the horizon only, so `S(t) = 1 − events(≤ t)/n`).
 pub fn survival(tally: &OutcomeTally) -> Vec<f64> {
@@ -74,16 +88,7 @@ pub fn events_csv(model: &dyn Model, events: &[ThresholdEvent], summary: &Cohort
     for arm in &summary.arms {
         for (def, tally) in events.iter().zip(&arm.events) {
             let [lo, hi] = wilson(tally.n_events, arm.n_ok);
-            let definition = format!(
-                "{} {} {}",
-                spec.outputs[def.output].name,
-                if def.crossing == Crossing::Below {
-                    "<"
-                } else {
-                    ">"
-                },
-                def.threshold
-            );
+            let definition = event_definition(model, def);
             let p = if arm.n_ok == 0 {
                 f64::NAN
             } else {

@@ -45,7 +45,7 @@
 //! `pheno_sd.csv` (nlmixr2data): `AMT` in mg (e.g. 25 mg for a 1.4-kg neonate: a loading dose of
 //! 18 mg/kg), bolus doses (no RATE column) into the only compartment, `DV` in mg/L (µg/mL),
 //! `WT` in kg, `APGR` the 1-minute-or-5-minute Apgar score (0–10; which one is not stated by the
-//! source [A]). EVID 1 dose rows, EVID 0 observation rows.
+//! source \[A\]). EVID 1 dose rows, EVID 0 observation rows.
 //!
 //! # Example
 //!

@@ -170,8 +170,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
         let until = parse_duration(comparison.until, spec.time_unit).map_err(Failure::run)?;
         let every = parse_duration(comparison.every, spec.time_unit).map_err(Failure::run)?;
-        let n_times = (until / every + 1e-9).floor() as usize;
-        let times: Vec<f64> = (0..=n_times).map(|i| i as f64 * every).collect();
+        let times = crate::simulate::output_grid(until, every)?;
         let patients = if spec.variability.random_effects.is_empty() && spec.covariates.is_empty() {
             args.patients.min(20)
         } else {

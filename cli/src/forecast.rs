@@ -104,9 +104,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         &fixed
     };
     let spec = model.spec();
-    if !(2..=4).contains(&args.therapies.len()) && args.therapies.len() != 1 {
+    if !(1..=4).contains(&args.therapies.len()) {
         return Err(Failure::input(anyhow!(
-            "give one to four --therapy options"
+            "give one to four --therapy options, got {}",
+            args.therapies.len()
         )));
     }
     let source = args.patient.display().to_string();
@@ -186,13 +187,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         Some(text) => parse_duration(text, spec.time_unit).map_err(Failure::input)?,
         None => end / 200.0,
     };
-    if every <= 0.0 || end / every > 1e6 {
-        return Err(Failure::input(anyhow!(
-            "--every must be positive and give at most a million output times"
-        )));
-    }
-    let n_times = (end / every + 1e-9).floor() as usize;
-    let times: Vec<f64> = (0..=n_times).map(|i| i as f64 * every).collect();
+    let times = crate::simulate::output_grid(end, every)?;
 
     // Covariates at the last record (constant over the forecast).
     let last = subject

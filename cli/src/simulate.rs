@@ -20,15 +20,7 @@ use twin_engine::solver::SolverOptions;
 
 use crate::Failure;
 use crate::files::{ensure_dir, number, read_text, write_atomic};
-
-/// Quantiles written to the summary, with their column names.
-const QUANTILES: [(&str, f64); 5] = [
-    ("p05", 0.05),
-    ("p25", 0.25),
-    ("p50", 0.5),
-    ("p75", 0.75),
-    ("p95", 0.95),
-];
+use crate::tables::QUANTILES;
 
 /// Arguments of `twin simulate`.
 #[derive(clap::Args, Debug)]
@@ -180,7 +172,15 @@ fn output_times(args: &Args, model: &dyn Model, arms: &[Arm]) -> Result<Vec<f64>
         Some(text) => parse_duration(text, unit).map_err(Failure::input)?,
         None => until / 200.0,
     };
-    if every <= 0.0 {
+    output_grid(until, every)
+}
+
+/// Output times `0, every, 2·every, …` up to `until` (model time units).
+///
+/// # Errors
+/// Bad input when `every` is not positive or the grid would exceed a million times.
+pub fn output_grid(until: f64, every: f64) -> Result<Vec<f64>, Failure> {
+    if every.is_nan() || every <= 0.0 {
         return Err(Failure::input(anyhow!("--every must be positive")));
     }
     let n = (until / every + 1e-9).floor() as usize;

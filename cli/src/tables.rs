@@ -9,8 +9,8 @@ use twin_engine::summary::RunningSummary;
 
 use crate::files::number;
 
-/// Quantiles of the outcome tables, with their column names.
-const QUANTILES: [(&str, f64); 5] = [
+/// Quantiles reported in every table and summary, with their column names.
+pub const QUANTILES: [(&str, f64); 5] = [
     ("p05", 0.05),
     ("p25", 0.25),
     ("p50", 0.5),

@@ -17,8 +17,8 @@ use crate::population::Population;
 use crate::predict::population_of;
 use crate::protocol::{Protocol, Rule, run_protocol};
 use crate::random::{Purpose, RandomStream};
-use crate::records::{DoseRate, Record};
-use crate::regimen::Regimen;
+use crate::records::Record;
+use crate::regimen::{Regimen, scale_dose};
 use crate::simulate::{ParameterTrack, Simulator};
 use crate::solver::SolverOptions;
 use crate::summary::RunningSummary;
@@ -506,10 +506,7 @@ fn scale_doses(records: &[Record], covariates: &[f64]) -> Vec<Record> {
             let mut r = r.clone();
             if r.line != OUTPUT_MARK && r.line >= SCALED_MARK {
                 let factor = covariates[r.line - SCALED_MARK];
-                r.amt *= factor;
-                if let DoseRate::Rate(rate) = r.rate {
-                    r.rate = DoseRate::Rate(rate * factor);
-                }
+                scale_dose(&mut r, factor);
             }
             r
         })

@@ -35,8 +35,8 @@ use serde::Deserialize;
 
 use crate::error::EngineError;
 use crate::model::ModelSpec;
-use crate::records::{DoseRate, Record, SteadyState};
-use crate::regimen::{Regimen, parse_duration};
+use crate::records::{Record, SteadyState};
+use crate::regimen::{Regimen, parse_duration, scale_dose};
 
 /// Which value of an output a condition looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
@@ -240,27 +240,17 @@ impl Protocol {
     #[must_use]
     pub fn planned_doses(&self, covariates: &[f64]) -> Vec<Record> {
         let mut plan = Vec::new();
-        for (dose, scale) in self.regimen.doses.iter().zip(&self.regimen.scale_by) {
-            let factor = scale.map_or(1.0, |c| covariates[c]);
+        for dose in self.regimen.doses_for(covariates) {
             for k in 0..=dose.addl {
                 let mut single = dose.clone();
                 single.time = dose.time + f64::from(k) * dose.ii;
                 single.addl = 0;
                 single.ii = 0.0;
-                scale_record(&mut single, factor);
                 plan.push(single);
             }
         }
         plan.sort_by(|a, b| a.time.total_cmp(&b.time));
         plan
-    }
-}
-
-/// Multiplies a dose's amount (and a given infusion rate) by `factor`.
-fn scale_record(record: &mut Record, factor: f64) {
-    record.amt *= factor;
-    if let DoseRate::Rate(r) = record.rate {
-        record.rate = DoseRate::Rate(r * factor);
     }
 }
 
@@ -358,7 +348,7 @@ pub fn run_protocol<M: crate::model::Model + ?Sized>(
         }
         if !skipped {
             let mut dose = plan[dose_idx].clone();
-            scale_record(&mut dose, multiplier);
+            scale_dose(&mut dose, multiplier);
             simulator.process(&[dose], track, &mut dummy)?;
         }
         extremes.fill((f64::INFINITY, f64::NEG_INFINITY));

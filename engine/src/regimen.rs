@@ -46,6 +46,23 @@ impl Regimen {
             .fold(0.0, f64::max)
     }
 
+    /// This patient's dose records: doses given per m² or per kg multiplied by the patient's
+    /// covariate (model order), amount and infusion rate alike.
+    #[must_use]
+    pub fn doses_for(&self, covariates: &[f64]) -> Vec<Record> {
+        self.doses
+            .iter()
+            .zip(&self.scale_by)
+            .map(|(dose, scale)| {
+                let mut dose = dose.clone();
+                if let Some(c) = scale {
+                    scale_dose(&mut dose, covariates[*c]);
+                }
+                dose
+            })
+            .collect()
+    }
+
     /// Builds a regimen from the dose records of a dataset's subject (a NONMEM-style events file).
     ///
     /// # Errors
@@ -308,6 +325,15 @@ fn amount_factor(unit: &str, state_unit: &str) -> Result<f64, String> {
         _ => Err(format!(
             "cannot convert a dose in '{unit}' into the dosed compartment's unit '{state_unit}'"
         )),
+    }
+}
+
+/// Multiplies a dose's amount, and its infusion rate when one is given, by `factor` (the
+/// infusion's duration is unchanged up to rounding).
+pub fn scale_dose(record: &mut Record, factor: f64) {
+    record.amt *= factor;
+    if let DoseRate::Rate(rate) = record.rate {
+        record.rate = DoseRate::Rate(rate * factor);
     }
 }
 

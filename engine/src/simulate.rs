@@ -229,8 +229,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
     pub fn advance_to(&mut self, t: f64, p: &[f64]) -> Result<(), EngineError> {
         let track = ParameterTrack::Constant(p);
         self.advance_through_pending(t, p, &[], &track)?;
-        let stop = t.max(self.next_pending_time().min(t));
-        self.propagate_to(t, stop, p)
+        self.propagate_to(t, t, p)
     }
 
     /// Writes the model outputs of the current state into `out`.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use twin_engine::model::Model;
 use twin_engine::predict::population_of;
-use twin_engine::records::{DoseRate, Record};
+use twin_engine::records::Record;
 use twin_engine::regimen::Regimen;
 use twin_engine::simulate::{ParameterTrack, Simulator};
 use twin_engine::solver::SolverOptions;
@@ -55,21 +55,7 @@ fn typical_trajectory(model: &dyn Model) -> Golden {
     let times: Vec<f64> = (0..N_POINTS)
         .map(|i| horizon * i as f64 / (N_POINTS - 1) as f64)
         .collect();
-    let mut records: Vec<Record> = regimen
-        .doses
-        .iter()
-        .zip(&regimen.scale_by)
-        .map(|(dose, scale)| {
-            let mut dose = dose.clone();
-            if let Some(c) = scale {
-                dose.amt *= covariates[*c];
-                if let DoseRate::Rate(r) = dose.rate {
-                    dose.rate = DoseRate::Rate(r * covariates[*c]);
-                }
-            }
-            dose
-        })
-        .collect();
+    let mut records: Vec<Record> = regimen.doses_for(&covariates);
     let n_doses = records.len();
     records.extend(times.iter().map(|&t| Record::output_time(t)));
     records.sort_by(|a, b| {

@@ -285,6 +285,8 @@ struct Workspace<'m, M: Model + ?Sized> {
     params: Vec<f64>,
     covariates: Vec<f64>,
     outputs: Vec<f64>,
+    /// This patient's records when doses are scaled by a covariate (reused across patients).
+    scaled: Vec<Record>,
 }
 
 /// Simulates patients `options.patients` under every arm and returns streaming summaries.
@@ -446,6 +448,7 @@ pub fn run_cohort<M: Model + ?Sized>(
                 params: vec![0.0; spec.parameters.len()],
                 covariates: vec![f64::NAN; spec.covariates.len()],
                 outputs: Vec::new(),
+                scaled: Vec::new(),
             }
         };
         #[cfg(feature = "parallel")]
@@ -498,19 +501,17 @@ fn merge_records(regimen: &Regimen, output_times: &[f64]) -> Vec<Record> {
     records
 }
 
-/// This patient's copy of `records` with covariate-scaled doses multiplied out (amount and rate).
-fn scale_doses(records: &[Record], covariates: &[f64]) -> Vec<Record> {
-    records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            if r.line != OUTPUT_MARK && r.line >= SCALED_MARK {
-                let factor = covariates[r.line - SCALED_MARK];
-                scale_dose(&mut r, factor);
-            }
-            r
-        })
-        .collect()
+/// Writes this patient's copy of `records` into `scaled` (a reused buffer), with
+/// covariate-scaled doses multiplied out (amount and rate).
+fn scale_doses(records: &[Record], covariates: &[f64], scaled: &mut Vec<Record>) {
+    scaled.clear();
+    scaled.extend_from_slice(records);
+    for r in scaled.iter_mut() {
+        if r.line != OUTPUT_MARK && r.line >= SCALED_MARK {
+            let factor = covariates[r.line - SCALED_MARK];
+            scale_dose(r, factor);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -554,10 +555,9 @@ fn simulate_patient<M: Model + ?Sized>(
         let arm_values_range = arm_idx * n_times * n_out..(arm_idx + 1) * n_times * n_out;
         let result = if arms[arm_idx].rules.is_empty() {
             ws.outputs.resize(records.len() * n_out, 0.0);
-            let scaled;
             let records = if arms[arm_idx].regimen.scale_by.iter().any(Option::is_some) {
-                scaled = scale_doses(records, &ws.covariates);
-                &scaled
+                scale_doses(records, &ws.covariates, &mut ws.scaled);
+                &ws.scaled
             } else {
                 records
             };

@@ -19,6 +19,7 @@ pub mod reference;
 pub mod regimen;
 pub mod simulate;
 pub mod solver;
+pub mod spectral;
 pub mod summary;
 
 pub use error::EngineError;

@@ -8,6 +8,7 @@
 
 use crate::population::{Population, VariabilityModel};
 use crate::random::RandomStream;
+use crate::spectral::Spectrum;
 
 /// Unit of the model's time axis. Regimens and output grids are converted into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -332,6 +333,21 @@ pub trait Model: Send + Sync {
     fn is_linear(&self) -> bool {
         false
     }
+
+    /// The leading states `y[..k]` as an exactly solvable block, when they form one: their
+    /// dynamics must not depend on `y[k..]` and must read `d y[..k]/dt = −B·y[..k] + inputs[..k]`
+    /// (what [`Model::rhs_with_inputs`] computes for them), returned as the [`Spectrum`] of `B` for
+    /// parameters `p`. The engine then integrates only `y[k..]` numerically and evaluates the
+    /// block exactly at every stage. This is for linear PK driving a PD model: an explicit solver
+    /// would otherwise keep its steps short enough for the fast distribution phase long after the
+    /// drug has gone (stiffness), though nothing the PD sees changes on that time scale.
+    ///
+    /// `None` (the default, or when `B` is degenerate for these parameters) integrates every
+    /// state.
+    fn linear_head(&self, p: &[f64]) -> Option<Spectrum> {
+        let _ = p;
+        None
+    }
 }
 
 /// A model with some individual parameters fixed to given values for every patient (the random
@@ -433,5 +449,8 @@ impl<M: Model + ?Sized> Model for FixedParameters<'_, M> {
     }
     fn is_linear(&self) -> bool {
         self.inner.is_linear()
+    }
+    fn linear_head(&self, p: &[f64]) -> Option<Spectrum> {
+        self.inner.linear_head(p)
     }
 }

@@ -287,6 +287,8 @@ struct Workspace<'m, M: Model + ?Sized> {
     outputs: Vec<f64>,
     /// This patient's records when doses are scaled by a covariate (reused across patients).
     scaled: Vec<Record>,
+    /// Outputs of the history shared by every arm (see [`shared_history_len`]).
+    shared_outputs: Vec<f64>,
 }
 
 /// Simulates patients `options.patients` under every arm and returns streaming summaries.
@@ -362,6 +364,7 @@ pub fn run_cohort<M: Model + ?Sized>(
             records
         })
         .collect();
+    let shared = shared_history(arms, &arm_records, options);
     let output_rows: Vec<Vec<usize>> = arm_records
         .iter()
         .map(|records| {
@@ -435,6 +438,7 @@ pub fn run_cohort<M: Model + ?Sized>(
                 arms,
                 &arm_records,
                 &output_rows,
+                shared,
                 options,
                 ws,
                 patient,
@@ -449,6 +453,7 @@ pub fn run_cohort<M: Model + ?Sized>(
                 covariates: vec![f64::NAN; spec.covariates.len()],
                 outputs: Vec::new(),
                 scaled: Vec::new(),
+                shared_outputs: Vec::new(),
             }
         };
         #[cfg(feature = "parallel")]
@@ -501,6 +506,36 @@ fn merge_records(regimen: &Regimen, output_times: &[f64]) -> Vec<Record> {
     records
 }
 
+/// The history every arm shares when a recorded history precedes the arms' doses: the records
+/// before the earliest first dose of any arm (the history and the output times before it), as
+/// `(length, arm whose first dose is earliest)`. Each patient integrates them once, looking ahead
+/// to that arm's first dose as a run of that arm would, and every arm continues from a copy of
+/// the simulator. That arm's results are bit-identical to integrating it alone; the others'
+/// differ from their own solo runs only in where the solver's steps fall before the first dose,
+/// within the solver's tolerance. `None` without a history, with one arm, or with dosing rules.
+fn shared_history(
+    arms: &[Arm],
+    arm_records: &[Vec<Record>],
+    options: &CohortOptions,
+) -> Option<(usize, usize)> {
+    if options.history.is_empty() || arms.len() < 2 || arms.iter().any(|a| !a.rules.is_empty()) {
+        return None;
+    }
+    let (earliest_arm, first_dose) = arms
+        .iter()
+        .enumerate()
+        .filter_map(|(arm_idx, arm)| {
+            let first = arm.regimen.doses.iter().map(|d| d.time).reduce(f64::min)?;
+            Some((arm_idx, first))
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))?;
+    let len = arm_records
+        .iter()
+        .map(|records| records.partition_point(|r| r.time < first_dose))
+        .min()?;
+    (len > 0).then_some((len, earliest_arm))
+}
+
 /// Writes this patient's copy of `records` into `scaled` (a reused buffer), with
 /// covariate-scaled doses multiplied out (amount and rate).
 fn scale_doses(records: &[Record], covariates: &[f64], scaled: &mut Vec<Record>) {
@@ -521,6 +556,7 @@ fn simulate_patient<M: Model + ?Sized>(
     arms: &[Arm],
     arm_records: &[Vec<Record>],
     output_rows: &[Vec<usize>],
+    shared: Option<(usize, usize)>,
     options: &CohortOptions,
     ws: &mut Workspace<'_, M>,
     patient: u64,
@@ -551,6 +587,20 @@ fn simulate_patient<M: Model + ?Sized>(
     let n_outcomes = model.spec().outcomes.len();
     let mut outcomes = vec![f64::NAN; arms.len() * n_outcomes];
     let mut rule_firings: Vec<Vec<u32>> = arms.iter().map(|a| vec![0; a.rules.len()]).collect();
+    // The shared history, once; each arm then continues from a copy of the simulator.
+    let after_history = shared.map(|(len, reference_arm)| {
+        let records = &arm_records[reference_arm];
+        ws.shared_outputs.resize(records.len() * n_out, 0.0);
+        ws.simulator.begin(records[0].time, &ws.params);
+        ws.simulator
+            .process_range(
+                records,
+                0..len,
+                ParameterTrack::Constant(&ws.params),
+                &mut ws.shared_outputs,
+            )
+            .map(|()| (len, ws.simulator.clone()))
+    });
     for (arm_idx, records) in arm_records.iter().enumerate() {
         let arm_values_range = arm_idx * n_times * n_out..(arm_idx + 1) * n_times * n_out;
         let result = if arms[arm_idx].rules.is_empty() {
@@ -561,19 +611,23 @@ fn simulate_patient<M: Model + ?Sized>(
             } else {
                 records
             };
-            ws.simulator
-                .run(
-                    records,
-                    ParameterTrack::Constant(&ws.params),
-                    &mut ws.outputs,
-                )
-                .map(|()| {
-                    let arm_values = &mut values[arm_values_range.clone()];
-                    for (time_idx, &row) in output_rows[arm_idx].iter().enumerate() {
-                        arm_values[time_idx * n_out..(time_idx + 1) * n_out]
-                            .copy_from_slice(&ws.outputs[row * n_out..(row + 1) * n_out]);
-                    }
-                })
+            let track = ParameterTrack::Constant(&ws.params);
+            match &after_history {
+                // A failure within the history fails every arm the same way: rerun to report it.
+                None | Some(Err(_)) => ws.simulator.run(records, track, &mut ws.outputs),
+                Some(Ok((len, simulator))) => {
+                    ws.outputs[..len * n_out].copy_from_slice(&ws.shared_outputs[..len * n_out]);
+                    let mut simulator = simulator.clone();
+                    simulator.process_range(records, *len..records.len(), track, &mut ws.outputs)
+                }
+            }
+            .map(|()| {
+                let arm_values = &mut values[arm_values_range.clone()];
+                for (time_idx, &row) in output_rows[arm_idx].iter().enumerate() {
+                    arm_values[time_idx * n_out..(time_idx + 1) * n_out]
+                        .copy_from_slice(&ws.outputs[row * n_out..(row + 1) * n_out]);
+                }
+            })
         } else {
             let protocol = Protocol {
                 regimen: arms[arm_idx].regimen.clone(),

@@ -26,7 +26,8 @@
 use crate::error::EngineError;
 use crate::model::Model;
 use crate::records::{DoseRate, Record, SteadyState};
-use crate::solver::{Dopri5, SolverOptions, SolverStats};
+use crate::solver::{Dopri5, MAX_STATES, SolverOptions, SolverStats};
+use crate::spectral::{MAX_BLOCK, Spectrum};
 
 /// Largest number of dosing cycles iterated to reach steady state for a nonlinear model.
 const MAX_STEADY_STATE_CYCLES: usize = 10_000;
@@ -99,6 +100,9 @@ struct Delivery {
 }
 
 /// Simulates one patient at a time, reusing its buffers across patients.
+///
+/// A clone continues the same history independently (e.g. one patient's shared history, then
+/// each therapy from there).
 #[derive(Debug)]
 pub struct Simulator<'m, M: Model + ?Sized> {
     model: &'m M,
@@ -106,6 +110,15 @@ pub struct Simulator<'m, M: Model + ?Sized> {
     n_params: usize,
     solver: Dopri5,
     has_closed_form: bool,
+    /// Size of the model's exactly solved leading block ([`Model::linear_head`]); 0 for none.
+    head_len: usize,
+    /// Solver of the states after the head (`n_states − head_len` of them).
+    tail_solver: Dopri5,
+    /// The head since the tail solver's last restart.
+    head: HeadSegment,
+    /// Parameters of the last head spectrum computed, and that spectrum.
+    head_params: Vec<f64>,
+    head_params_spectrum: Option<Spectrum>,
     t: f64,
     y: Vec<f64>,
     inputs: Vec<f64>,
@@ -113,7 +126,53 @@ pub struct Simulator<'m, M: Model + ?Sized> {
     pending: Vec<Pending>,
     infusions: Vec<Infusion>,
     next_seq: u64,
-    solver_fresh: bool,
+    solver_fresh: Fresh,
+}
+
+impl<M: Model + ?Sized> Clone for Simulator<'_, M> {
+    fn clone(&self) -> Self {
+        Self {
+            model: self.model,
+            n_states: self.n_states,
+            n_params: self.n_params,
+            solver: self.solver.clone(),
+            has_closed_form: self.has_closed_form,
+            head_len: self.head_len,
+            tail_solver: self.tail_solver.clone(),
+            head: self.head,
+            head_params: self.head_params.clone(),
+            head_params_spectrum: self.head_params_spectrum,
+            t: self.t,
+            y: self.y.clone(),
+            inputs: self.inputs.clone(),
+            scratch: self.scratch.clone(),
+            pending: self.pending.clone(),
+            infusions: self.infusions.clone(),
+            next_seq: self.next_seq,
+            solver_fresh: self.solver_fresh,
+        }
+    }
+}
+
+/// Which solver, if any, continues from the current state without a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    /// The state changed (dose, reset, new inputs) or the closed form moved it: restart.
+    Stale,
+    /// The full-state solver.
+    Full,
+    /// The tail solver, with the head propagated exactly from [`HeadSegment`].
+    Head,
+}
+
+/// The exactly solved head since the tail solver's restart: `y[..k](t)` is
+/// `spectrum.advance(start, inputs, t − t_start)`.
+#[derive(Debug, Clone, Copy)]
+struct HeadSegment {
+    spectrum: Option<Spectrum>,
+    t_start: f64,
+    start: [f64; MAX_BLOCK],
+    inputs: [f64; MAX_BLOCK],
 }
 
 impl<'m, M: Model + ?Sized> Simulator<'m, M> {
@@ -138,12 +197,26 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         let typical = spec.typical_parameters();
         let mut probe = vec![0.0; n_states];
         let has_closed_form = model.advance_exact(&typical, &mut probe, &vec![0.0; n_states], 0.0);
+        let head_len = model
+            .linear_head(&typical)
+            .map_or(0, |spectrum| spectrum.len())
+            .min(n_states - 1);
         Ok(Self {
             model,
             n_states,
             n_params,
             solver: Dopri5::new(n_states, options),
             has_closed_form,
+            head_len,
+            tail_solver: Dopri5::new(n_states - head_len, options),
+            head: HeadSegment {
+                spectrum: None,
+                t_start: 0.0,
+                start: [0.0; MAX_BLOCK],
+                inputs: [0.0; MAX_BLOCK],
+            },
+            head_params: Vec::new(),
+            head_params_spectrum: None,
             t: 0.0,
             y: vec![0.0; n_states],
             inputs: vec![0.0; n_states],
@@ -151,14 +224,20 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
             pending: Vec::new(),
             infusions: Vec::new(),
             next_seq: 0,
-            solver_fresh: false,
+            solver_fresh: Fresh::Stale,
         })
     }
 
-    /// Solver work done so far (zero on the closed-form path).
+    /// Solver work done so far (zero on the closed-form path), over the full-state and the tail
+    /// solver.
     #[must_use]
     pub fn solver_stats(&self) -> SolverStats {
-        self.solver.stats()
+        let (full, tail) = (self.solver.stats(), self.tail_solver.stats());
+        SolverStats {
+            accepted: full.accepted + tail.accepted,
+            rejected: full.rejected + tail.rejected,
+            rhs_calls: full.rhs_calls + tail.rhs_calls,
+        }
     }
 
     /// Whether the model's closed form is used instead of the ODE solver.
@@ -167,9 +246,11 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         self.has_closed_form
     }
 
-    /// Forces the ODE path even when the model has a closed form (for cross-checks).
+    /// Forces the ODE path for every state even when the model has a closed form or an exactly
+    /// solved head (for cross-checks).
     pub fn force_ode(&mut self) {
         self.has_closed_form = false;
+        self.head_len = 0;
     }
 
     /// State after the last record of the last [`Simulator::run`].
@@ -204,9 +285,10 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         self.infusions.clear();
         self.inputs.fill(0.0);
         self.solver.forget_step_size();
+        self.tail_solver.forget_step_size();
         self.t = t0;
         self.model.initial_state(p, &mut self.y);
-        self.solver_fresh = false;
+        self.solver_fresh = Fresh::Stale;
     }
 
     /// The model being simulated.
@@ -249,10 +331,30 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         params: ParameterTrack<'_>,
         outputs: &mut [f64],
     ) -> Result<(), EngineError> {
+        self.process_range(records, 0..records.len(), params, outputs)
+    }
+
+    /// [`Self::process`] for `records[range]` only, looking ahead at the later records for the
+    /// next discontinuity (so the solver stops there as a whole run would). Continues a history
+    /// of which `records[..range.start]` were processed already, by this simulator or the one it
+    /// was cloned from, so that ADDL of earlier records still find their records: processing
+    /// `0..k` and then `k..n` gives the same bits as processing everything in one call. Outputs
+    /// outside `range` are left untouched.
+    ///
+    /// # Errors
+    /// As [`Simulator::run`].
+    pub fn process_range(
+        &mut self,
+        records: &[Record],
+        range: std::ops::Range<usize>,
+        params: ParameterTrack<'_>,
+        outputs: &mut [f64],
+    ) -> Result<(), EngineError> {
         let n_out = self.model.spec().outputs.len();
         debug_assert_eq!(outputs.len(), records.len() * n_out);
         let mut next_stop_record = 0usize;
-        for (idx, record) in records.iter().enumerate() {
+        let (first, end) = (range.start, range.end.min(records.len()));
+        for (idx, record) in records.iter().enumerate().take(end).skip(first) {
             let p_prev = params.row(idx.saturating_sub(1), self.n_params);
             if record.time < self.t && !record.evid.is_reset() {
                 return Err(EngineError::invalid(
@@ -282,7 +384,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
             }
             let p = params.row(idx, self.n_params);
             if matches!(params, ParameterTrack::PerRecord(_)) && !same_bits(p, p_prev) {
-                self.solver_fresh = false;
+                self.solver_fresh = Fresh::Stale;
             }
             self.apply_record(idx, record, p)?;
             self.model.outputs(
@@ -366,12 +468,17 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
                 return Err(EngineError::NonFinite { t: t_target });
             }
             self.t = t_target;
-            self.solver_fresh = false;
+            self.solver_fresh = Fresh::Stale;
             return Ok(());
         }
-        if !self.solver_fresh {
+        if self.head_len > 0
+            && let Some(spectrum) = self.head_spectrum(p)
+        {
+            return self.propagate_tail_to(t_target, t_stop, p, spectrum);
+        }
+        if self.solver_fresh != Fresh::Full {
             self.solver.restart(self.t, &self.y);
-            self.solver_fresh = true;
+            self.solver_fresh = Fresh::Full;
         }
         let Self {
             model,
@@ -395,9 +502,80 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         Ok(())
     }
 
+    /// The head's spectrum for parameters `p`, recomputed only when `p` changes (a propagation
+    /// per record would otherwise redo the eigen-decomposition for every output time).
+    fn head_spectrum(&mut self, p: &[f64]) -> Option<Spectrum> {
+        if !same_bits(&self.head_params, p) {
+            self.head_params.clear();
+            self.head_params.extend_from_slice(p);
+            self.head_params_spectrum = self
+                .model
+                .linear_head(p)
+                .filter(|spectrum| spectrum.len() == self.head_len);
+        }
+        self.head_params_spectrum
+    }
+
+    /// [`Self::propagate_to`] for a model with an exactly solved head: the tail solver integrates
+    /// `y[k..]`, and every right-hand-side evaluation first propagates the head exactly from the
+    /// start of the segment (the last restart, when the state, the inputs or the head's
+    /// parameters last changed) to the stage time.
+    fn propagate_tail_to(
+        &mut self,
+        t_target: f64,
+        t_stop: f64,
+        p: &[f64],
+        spectrum: Spectrum,
+    ) -> Result<(), EngineError> {
+        let k = self.head_len;
+        let n = self.n_states;
+        if self.solver_fresh != Fresh::Head || self.head.spectrum != Some(spectrum) {
+            self.tail_solver.restart(self.t, &self.y[k..]);
+            self.head = HeadSegment {
+                spectrum: Some(spectrum),
+                t_start: self.t,
+                start: [0.0; MAX_BLOCK],
+                inputs: [0.0; MAX_BLOCK],
+            };
+            self.head.start[..k].copy_from_slice(&self.y[..k]);
+            self.head.inputs[..k].copy_from_slice(&self.inputs[..k]);
+            self.solver_fresh = Fresh::Head;
+        }
+        let Self {
+            model,
+            tail_solver,
+            inputs,
+            y,
+            head,
+            ..
+        } = self;
+        let head = *head;
+        let mut full = [0.0; MAX_STATES];
+        let mut d_full = [0.0; MAX_STATES];
+        let mut rhs = |t: f64, tail: &[f64], d_tail: &mut [f64]| {
+            spectrum.advance(&head.start, &head.inputs, t - head.t_start, &mut full[..k]);
+            full[k..n].copy_from_slice(tail);
+            model.rhs_with_inputs(t, &full[..n], p, inputs, &mut d_full[..n]);
+            d_tail.copy_from_slice(&d_full[k..n]);
+        };
+        let stop = t_stop.max(t_target);
+        tail_solver.solve_to(&mut rhs, t_target, stop, &mut y[k..])?;
+        spectrum.advance(
+            &head.start,
+            &head.inputs,
+            t_target - head.t_start,
+            &mut y[..k],
+        );
+        if y[..k].iter().any(|v| !v.is_finite()) {
+            return Err(EngineError::NonFinite { t: t_target });
+        }
+        self.t = t_target;
+        Ok(())
+    }
+
     /// Marks the state as changed, so the ODE solver restarts from it.
     fn state_changed(&mut self) {
-        self.solver_fresh = false;
+        self.solver_fresh = Fresh::Stale;
     }
 
     fn refresh_inputs(&mut self) {
@@ -803,7 +981,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
         self.scratch.copy_from_slice(y);
         self.solver.restart(t0, &self.scratch);
         self.solver.solve_to(&mut rhs, t0 + dt, t0 + dt, y)?;
-        self.solver_fresh = false;
+        self.solver_fresh = Fresh::Stale;
         Ok(())
     }
 }
@@ -968,6 +1146,61 @@ mod tests {
                 close(out[i + 1], expected),
                 "t = {t}: {} vs {expected}",
                 out[i + 1]
+            );
+        }
+    }
+
+    #[test]
+    fn a_history_continued_from_a_clone_gives_the_bits_of_one_run() {
+        // The split falls between the record and its additional doses, inside an infusion and
+        // before a lagged dose: everything pending must carry over to the clone.
+        let mut records = vec![
+            Record {
+                ii: 12.0,
+                addl: 3,
+                ..Record::bolus(0.0, 100.0, 0)
+            },
+            Record {
+                rate: DoseRate::Rate(10.0),
+                ..Record::bolus(5.0, 50.0, 0)
+            },
+        ];
+        records.extend((0..80).map(|i| Record::output_time(f64::from(i) * 0.7)));
+        records.sort_by(|a, b| a.time.total_cmp(&b.time));
+        let model = Decay::new();
+        let params = [0.1, 0.8, 1.5];
+        let mut whole = vec![0.0; records.len()];
+        let mut simulator = Simulator::new(&model, SolverOptions::default()).unwrap();
+        simulator
+            .run(&records, ParameterTrack::Constant(&params), &mut whole)
+            .unwrap();
+        for split in [1, 9, 20] {
+            let mut parts = vec![0.0; records.len()];
+            let mut first = Simulator::new(&model, SolverOptions::default()).unwrap();
+            first.begin(0.0, &params);
+            first
+                .process_range(
+                    &records,
+                    0..split,
+                    ParameterTrack::Constant(&params),
+                    &mut parts,
+                )
+                .unwrap();
+            let mut second = first.clone();
+            second
+                .process_range(
+                    &records,
+                    split..records.len(),
+                    ParameterTrack::Constant(&params),
+                    &mut parts,
+                )
+                .unwrap();
+            assert!(
+                whole
+                    .iter()
+                    .zip(&parts)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "split at {split}: {whole:?} vs {parts:?}"
             );
         }
     }

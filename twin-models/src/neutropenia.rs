@@ -77,6 +77,7 @@ use twin_engine::model::{
 };
 use twin_engine::population::{CovariateEffect, ResidualError, VariabilityModel};
 use twin_engine::random::RandomStream;
+use twin_engine::spectral::Spectrum;
 
 use friberg::{
     AAG, AAG_MEDIAN, BASE, CovariateDraws, Disposition, FribergCore, GradeThresholds, MTT,
@@ -376,6 +377,10 @@ macro_rules! friberg_model {
 
             fn initial_state(&self, p: &[f64], y: &mut [f64]) {
                 self.core.initial_state(p, y);
+            }
+
+            fn linear_head(&self, p: &[f64]) -> Option<Spectrum> {
+                self.core.linear_head(p)
             }
 
             fn sample_covariates(&self, stream: &mut RandomStream, covariates: &mut [f64]) {

@@ -8,6 +8,7 @@
 use twin_engine::model::{CovariateSpec, Interpolation, OutcomeKind, OutcomeSpec, StateSpec};
 use twin_engine::population::{RandomEffect, Transform};
 use twin_engine::random::RandomStream;
+use twin_engine::spectral::{BlockMatrix, Spectrum};
 
 /// Index of the baseline count (`BASE`, `CIRC0`) in every version's parameter vector.
 pub(super) const BASE: usize = 0;
@@ -78,6 +79,28 @@ impl Disposition {
                 let (central, periph) = (amounts[0], amounts[1]);
                 d_amounts[0] = -(q + cl) / v1 * central + q / v2 * periph;
                 d_amounts[1] = q / v1 * central - q / v2 * periph;
+            }
+        }
+    }
+
+    /// The disposition matrix `B` of `d(amounts)/dt = −B·amounts` (the rows of [`Self::rhs`]).
+    fn matrix(self, pk: &[f64]) -> BlockMatrix {
+        match self {
+            Self::ThreeCompartmentMicro { .. } => {
+                let [k10, k12, k21, k13, k31] = [pk[0], pk[1], pk[2], pk[3], pk[4]];
+                [
+                    [k10 + k12 + k13, -k21, -k31],
+                    [-k12, k21, 0.0],
+                    [-k13, 0.0, k31],
+                ]
+            }
+            Self::TwoCompartmentClearance => {
+                let [cl, v1, q, v2] = [pk[0], pk[1], pk[2], pk[3]];
+                [
+                    [(q + cl) / v1, -q / v2, 0.0],
+                    [-q / v1, q / v2, 0.0],
+                    [0.0; 3],
+                ]
             }
         }
     }
@@ -181,6 +204,13 @@ impl FribergCore {
         d_cells[2] = k_tr * (transit1 - transit2);
         d_cells[3] = k_tr * (transit2 - transit3);
         d_cells[4] = k_tr * (transit3 - circ);
+    }
+
+    /// The drug amounts are linear and do not depend on the cells: the engine propagates them
+    /// exactly ([`twin_engine::Model::linear_head`]).
+    pub(super) fn linear_head(&self, p: &[f64]) -> Option<Spectrum> {
+        let disposition = self.disposition;
+        Spectrum::of_matrix(&disposition.matrix(&p[FIRST_PK..]), disposition.n_states())
     }
 
     /// No drug on board; every cell compartment at the baseline count (the steady state).

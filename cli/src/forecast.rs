@@ -7,15 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use serde::Serialize;
+use twin_engine::forecast::{Forecast, ForecastRequest, forecast};
 use twin_engine::model::{FixedParameters, Model, OutcomeKind};
-use twin_engine::montecarlo::{Arm, CohortOptions, CohortSummary};
+use twin_engine::montecarlo::{Arm, CohortOptions};
 use twin_engine::nmcsv;
-use twin_engine::posterior::{
-    Individual, IndividualOptions, MapEstimate, MapOptions, PosteriorSample, SamplingOptions,
-    map_estimate, sample_posterior,
-};
-use twin_engine::predict::{ParameterOverride, ParameterSource, population_of};
-use twin_engine::records::Record;
+use twin_engine::predict::{ParameterOverride, ParameterSource};
+use twin_engine::records::Subject;
 use twin_engine::regimen::{Regimen, parse_duration};
 
 use crate::Failure;
@@ -125,31 +122,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         .subjects
         .get(subject_idx)
         .ok_or_else(|| Failure::input(anyhow!("{source}: the file holds no record")))?;
-    let population = population_of(model).map_err(Failure::input)?;
-    let options = IndividualOptions {
-        solver: args.solver.options(),
-        overrides,
-        ..IndividualOptions::default()
-    };
-    let mut individual = Individual::new(model, &population, &dataset, subject_idx, &options)
-        .map_err(Failure::input)?;
-    let map = map_estimate(&mut individual, &MapOptions::default()).map_err(Failure::run)?;
-    let sampling = SamplingOptions {
-        n_draws: args.draws,
-        n_proposals: args.draws.saturating_mul(4),
-        seed: args.seed,
-        ..SamplingOptions::default()
-    };
-    let sample = sample_posterior(&mut individual, &map, &sampling).map_err(Failure::run)?;
 
-    // Therapies start at the forecast origin.
-    let last_time = subject.records.last().map_or(0.0, |r| r.time);
-    let origin = match &args.from {
-        Some(text) => parse_duration(text, spec.time_unit).map_err(Failure::input)?,
-        None => last_time,
-    };
-    let mut arms = Vec::new();
-    let mut arm_texts = Vec::new();
+    let mut therapies = Vec::new();
+    let mut therapy_texts = Vec::new();
     for text in &args.therapies {
         let (name, regimen) = text
             .split_once('=')
@@ -159,70 +134,40 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             .iter()
             .find(|t| t.name == regimen.trim())
             .map_or(regimen.trim(), |t| t.regimen);
-        let mut regimen = Regimen::parse(regimen_text, spec).map_err(Failure::input)?;
-        for dose in &mut regimen.doses {
-            dose.time += origin;
-        }
-        arms.push(Arm {
+        therapies.push(Arm {
             name: name.trim().to_owned(),
-            regimen,
+            regimen: Regimen::parse(regimen_text, spec).map_err(Failure::input)?,
             rules: Vec::new(),
         });
-        arm_texts.push(format!(
-            "{} (from t = {origin} {})",
-            regimen_text,
-            spec.time_unit.symbol()
-        ));
+        therapy_texts.push(regimen_text.to_owned());
     }
-    let horizon = match &args.until {
-        Some(text) => parse_duration(text, spec.time_unit).map_err(Failure::input)?,
-        None => arms
-            .iter()
-            .map(|a| a.regimen.natural_end() - origin)
-            .fold(0.0, f64::max)
-            .max(1.0),
+    let duration = |text: &Option<String>| -> Result<Option<f64>, Failure> {
+        text.as_deref()
+            .map(|t| parse_duration(t, spec.time_unit))
+            .transpose()
+            .map_err(Failure::input)
     };
-    let end = origin + horizon;
-    let every = match &args.every {
-        Some(text) => parse_duration(text, spec.time_unit).map_err(Failure::input)?,
-        None => end / 200.0,
-    };
-    let times = crate::simulate::output_grid(end, every)?;
+    let origin = duration(&args.from)?;
+    let horizon = duration(&args.until)?;
+    let mut request = ForecastRequest::new(therapies);
+    request.origin = origin;
+    request.end = horizon.map(|h| origin.unwrap_or_else(|| last_record_time(subject)) + h);
+    request.every = duration(&args.every)?;
+    request.draws = args.draws;
+    request.seed = args.seed;
+    request.solver = args.solver.options();
+    request.individual.overrides = overrides;
+    let forecast = forecast(model, &dataset, subject_idx, &request).map_err(|e| {
+        if e.is_bad_input() {
+            Failure::input(e)
+        } else {
+            Failure::run(e)
+        }
+    })?;
 
-    // Covariates at the last record (constant over the forecast).
-    let last = subject
-        .records
-        .last()
-        .map(|r| r.covariates.clone())
-        .unwrap_or_default();
-    let covariates: Vec<f64> = spec
-        .covariates
-        .iter()
-        .map(|c| {
-            dataset
-                .covariate_index(c.name)
-                .and_then(|i| last.get(i).copied())
-                .unwrap_or(f64::NAN)
-        })
-        .collect();
-    let history: Vec<Record> = subject
-        .records
-        .iter()
-        .filter(|r| r.time <= origin)
-        .cloned()
-        .collect();
-    let mut cohort = CohortOptions::new(sample.n_draws as u64, args.seed, times);
-    cohort.solver = args.solver.options();
-    cohort.eta_draws = Some(
-        (0..sample.n_draws)
-            .map(|i| sample.draw(i).to_vec())
-            .collect(),
-    );
-    cohort.covariates = Some(covariates);
-    cohort.history = history;
-    cohort.outcome_start = origin;
+    let unit = spec.time_unit.symbol();
     let mut observations: Vec<(usize, Vec<f64>, Vec<f64>)> = Vec::new();
-    for obs in individual.observations() {
+    for obs in &forecast.observations {
         match observations.iter_mut().find(|(o, _, _)| *o == obs.output) {
             Some((_, t, v)) => {
                 t.push(obs.time);
@@ -231,40 +176,43 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             None => observations.push((obs.output, vec![obs.time], vec![obs.value])),
         }
     }
+    let mut options = CohortOptions::new(
+        forecast.sample.n_draws as u64,
+        args.seed,
+        forecast.summary.output_times.clone(),
+    );
+    options.outcome_start = forecast.origin;
     let study = Study {
         model,
-        arms,
-        arm_texts,
-        options: cohort,
+        arm_texts: therapy_texts
+            .iter()
+            .map(|text| format!("{text} (from t = {} {unit})", forecast.origin))
+            .collect(),
+        arms: forecast.therapies.clone(),
+        options,
         threads: None,
         trajectories: false,
         stem: "forecast",
         observations,
     };
-    let summary = study.execute(&args.out)?;
-    let mut map_params = vec![0.0; spec.parameters.len()];
-    model.individual_parameters(
-        &population,
-        study.options.covariates.as_deref().unwrap_or(&[]),
-        &map.eta,
-        &mut map_params,
-    );
-    let posterior = posterior_json(model, &map, &sample, &map_params);
+    study.write_summary(&forecast.summary, &args.out)?;
+    let posterior = posterior_json(model, &forecast);
     let json =
         serde_json::to_string_pretty(&posterior).map_err(|e| Failure::run(anyhow!("{e}")))? + "\n";
     write_atomic(&args.out.join("posterior.json"), json.as_bytes()).map_err(Failure::run)?;
-    let text = plain_summary(model, &subject.id, &map, &sample, &study, &summary, origin);
+    let text = plain_summary(model, &subject.id, &forecast, &study);
     write_atomic(&args.out.join("summary.txt"), text.as_bytes()).map_err(Failure::run)?;
     print!("{text}");
     Ok(())
 }
 
-fn posterior_json<'a>(
-    model: &dyn Model,
-    map: &'a MapEstimate,
-    sample: &PosteriorSample,
-    map_params: &[f64],
-) -> PosteriorJson<'a> {
+/// Time of the subject's last record (the default forecast origin).
+fn last_record_time(subject: &Subject) -> f64 {
+    subject.records.last().map_or(0.0, |r| r.time)
+}
+
+fn posterior_json<'a>(model: &dyn Model, forecast: &'a Forecast) -> PosteriorJson<'a> {
+    let (map, sample, map_params) = (&forecast.map, &forecast.sample, &forecast.map_parameters);
     let spec = model.spec();
     PosteriorJson {
         eta_names: spec
@@ -294,15 +242,9 @@ fn posterior_json<'a>(
 }
 
 /// A short text a clinician can read: who, what was learnt, what each therapy is likely to do.
-fn plain_summary(
-    model: &dyn Model,
-    id: &str,
-    map: &MapEstimate,
-    sample: &PosteriorSample,
-    study: &Study<'_>,
-    summary: &CohortSummary,
-    origin: f64,
-) -> String {
+fn plain_summary(model: &dyn Model, id: &str, forecast: &Forecast, study: &Study<'_>) -> String {
+    let (map, sample, summary) = (&forecast.map, &forecast.sample, &forecast.summary);
+    let origin = forecast.origin;
     let spec = model.spec();
     let unit = spec.time_unit.symbol();
     let mut t = String::new();

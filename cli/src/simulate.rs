@@ -180,17 +180,8 @@ fn output_times(args: &Args, model: &dyn Model, arms: &[Arm]) -> Result<Vec<f64>
 /// # Errors
 /// Bad input when `every` is not positive or the grid would exceed a million times.
 pub fn output_grid(until: f64, every: f64) -> Result<Vec<f64>, Failure> {
-    if every.is_nan() || every <= 0.0 {
-        return Err(Failure::input(anyhow!("--every must be positive")));
-    }
-    let n = (until / every + 1e-9).floor() as usize;
-    if n > 1_000_000 {
-        return Err(Failure::input(anyhow!(
-            "{} output times is too many; increase --every",
-            n + 1
-        )));
-    }
-    Ok((0..=n).map(|i| i as f64 * every).collect())
+    twin_engine::forecast::output_grid(until, every)
+        .map_err(|e| Failure::input(anyhow!("--until/--every: {e}")))
 }
 
 #[derive(Serialize)]
@@ -626,11 +617,19 @@ impl Study<'_> {
         if let Some(w) = writer {
             w.finish().map_err(Failure::run)?;
         }
+        self.write_summary(&summary, out)?;
+        Ok(summary)
+    }
+
+    /// Writes the summaries, tables and plots of `summary` (a run of this study) into `out`.
+    pub fn write_summary(&self, summary: &CohortSummary, out: &Path) -> Result<(), Failure> {
+        let (model, arms, options) = (self.model, &self.arms, &self.options);
+        ensure_dir(out).map_err(Failure::input)?;
         let rule_names: Vec<Vec<String>> = arms
             .iter()
             .map(|a| a.rules.iter().map(|r| r.name.clone()).collect())
             .collect();
-        let (csv, json) = summary_files(self, &summary, &rule_names);
+        let (csv, json) = summary_files(self, summary, &rule_names);
         write_atomic(&out.join(format!("{}.csv", self.stem)), csv.as_bytes())
             .map_err(Failure::run)?;
         write_atomic(&out.join(format!("{}.json", self.stem)), json.as_bytes())
@@ -638,18 +637,18 @@ impl Study<'_> {
         let tables = [
             (
                 "events.csv",
-                crate::tables::events_csv(model, &options.events, &summary),
+                crate::tables::events_csv(model, &options.events, summary),
             ),
-            ("outcomes.csv", crate::tables::outcomes_csv(model, &summary)),
+            ("outcomes.csv", crate::tables::outcomes_csv(model, summary)),
             (
                 "differences.csv",
-                crate::tables::differences_csv(model, &summary),
+                crate::tables::differences_csv(model, summary),
             ),
         ];
         for (name, text) in tables {
             write_atomic(&out.join(name), text.as_bytes()).map_err(Failure::run)?;
         }
-        crate::figures::write_figures(self, &summary, out)?;
+        crate::figures::write_figures(self, summary, out)?;
         let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
         if n_failed > 0 {
             for f in summary.failures.iter().take(5) {
@@ -659,6 +658,6 @@ impl Study<'_> {
                 "warning: {n_failed} patient simulations failed and are excluded from the summaries (see summary.json)"
             );
         }
-        Ok(summary)
+        Ok(())
     }
 }

@@ -104,6 +104,17 @@ impl EngineError {
         }
     }
 
+    /// Whether the error is in what the caller gave (a file, an option), as opposed to a run
+    /// failure (the solver, a non-finite state).
+    #[must_use]
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Self::Input { .. } | Self::Invalid { .. } => true,
+            Self::Patient { source, .. } => source.is_bad_input(),
+            _ => false,
+        }
+    }
+
     /// Wraps this error as the failure of one patient.
     #[must_use]
     pub fn for_patient(self, patient: impl Into<String>) -> Self {

@@ -6,6 +6,7 @@
 //! one patient, [`montecarlo::run_cohort`] for many, and [`records`] for the data format.
 
 pub mod error;
+pub mod forecast;
 pub mod model;
 pub mod montecarlo;
 pub mod nmcsv;

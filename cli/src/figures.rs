@@ -8,7 +8,7 @@ use twin_engine::montecarlo::CohortSummary;
 
 use crate::Failure;
 use crate::files::write_atomic;
-use crate::plots::{
+use twin_eval::plots::{
     Band, FanChart, KmPlot, Observations, SurvivalCurve, fan_chart_png, fan_chart_svg, km_svg,
 };
 use crate::simulate::Study;

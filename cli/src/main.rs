@@ -6,7 +6,6 @@ mod figures;
 mod files;
 mod forecast;
 mod models;
-mod plots;
 mod predict;
 mod progress;
 mod simulate;

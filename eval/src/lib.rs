@@ -3,4 +3,5 @@
 
 pub mod drift;
 pub mod metrics;
+pub mod plots;
 pub mod survival_metrics;

@@ -2,8 +2,10 @@
 //! Dormand–Prince loop for the same equations and tolerances, which is the reference the engine is
 //! measured against (issue 2: the engine must reach at least 0.8× its throughput).
 
+use twin_engine::forecast::{ForecastRequest, forecast};
 use twin_engine::model::Model;
 use twin_engine::montecarlo::{Arm, CohortOptions, run_cohort};
+use twin_engine::nmcsv::parse_dataset;
 use twin_engine::predict::population_of;
 use twin_engine::random::{Purpose, RandomStream};
 use twin_engine::regimen::Regimen;
@@ -279,5 +281,75 @@ pub fn neutropenia_cohort(n_patients: u64, seed: u64) -> f64 {
         .position(|o| o.name == "grade4")
         .expect("grade4 outcome exists");
     let tally = &summary.arms[1].outcomes[grade4];
+    tally.n_observed as f64 / tally.n as f64
+}
+
+/// The patient of the forecast benchmark (issue 4): one docetaxel cycle of 100 mg/m² (170 mg at
+/// BSA 1.7 m² as a 1-hour infusion), a baseline ANC and three ANC observations over two weeks
+/// (×10⁹/L), as `twin forecast`'s own test uses.
+pub const FORECAST_PATIENT: &str = "ID,TIME,DV,MDV,EVID,AMT,CMT,RATE,SEX,PERF,PC,AAG,BSA
+7,0,5.4,0,0,0,7,0,2,1,0,1.5,1.7
+7,0,.,1,1,170,1,170,2,1,0,1.5,1.7
+7,96,2.1,0,0,0,7,0,2,1,0,1.5,1.7
+7,168,0.45,0,0,0,7,0,2,1,0,1.5,1.7
+7,336,4.8,0,0,0,7,0,2,1,0,1.5,1.7
+";
+
+/// Forecast origin (h): the next cycle, 21 days after the first dose.
+pub const FORECAST_ORIGIN_H: f64 = 21.0 * 24.0;
+/// Forecast horizon after the origin (h): 42 days.
+pub const FORECAST_HORIZON_H: f64 = 42.0 * 24.0;
+
+/// The forecast request of the benchmark: docetaxel 75 vs 100 mg/m² every 3 weeks from day 21 to
+/// day 63, `draws` posterior draws (from 4 × `draws` importance proposals), about 200 output
+/// times, seed 1.
+///
+/// # Panics
+/// If the built-in therapies are missing, which would be a bug in this benchmark.
+#[must_use]
+pub fn forecast_request(model: &dyn Model, draws: usize) -> ForecastRequest {
+    let spec = model.spec();
+    let therapies: Vec<Arm> = ["docetaxel-75", "docetaxel-100"]
+        .iter()
+        .map(|name| {
+            let therapy = spec
+                .therapies
+                .iter()
+                .find(|t| t.name == *name)
+                .expect("built-in therapy exists");
+            Arm {
+                name: (*name).to_owned(),
+                regimen: Regimen::parse(therapy.regimen, spec).expect("built-in regimen is valid"),
+                rules: Vec::new(),
+            }
+        })
+        .collect();
+    let mut request = ForecastRequest::new(therapies);
+    request.origin = Some(FORECAST_ORIGIN_H);
+    request.end = Some(FORECAST_ORIGIN_H + FORECAST_HORIZON_H);
+    request.draws = draws;
+    request.seed = 1;
+    request
+}
+
+/// Individualises the neutropenia twin on [`FORECAST_PATIENT`] and forecasts two therapies with
+/// `draws` draws on the calling thread's rayon pool; returns P(grade 4) under 100 mg/m² (a
+/// checksum that keeps the work observable).
+///
+/// # Panics
+/// If the patient or the request is invalid, which would be a bug in this benchmark.
+#[must_use]
+pub fn neutropenia_forecast(draws: usize) -> f64 {
+    let model = twin_models::neutropenia::KloftDocetaxelV1::new();
+    let dataset = parse_dataset("benchmark patient", FORECAST_PATIENT).expect("patient parses");
+    let forecast = forecast(&model, &dataset, 0, &forecast_request(&model, draws))
+        .expect("benchmark forecast runs");
+    let grade4 = model
+        .spec()
+        .outcomes
+        .iter()
+        .position(|o| o.name == "grade4")
+        .expect("grade4 outcome exists");
+    let tally = &forecast.summary.arms[1].outcomes[grade4];
     tally.n_observed as f64 / tally.n as f64
 }

@@ -27,7 +27,7 @@ use crate::error::EngineError;
 use crate::model::Model;
 use crate::records::{DoseRate, Record, SteadyState};
 use crate::solver::{Dopri5, MAX_STATES, SolverOptions, SolverStats};
-use crate::spectral::{MAX_BLOCK, Spectrum};
+use crate::spectral::{Spectrum, Trajectory};
 
 /// Largest number of dosing cycles iterated to reach steady state for a nonlinear model.
 const MAX_STEADY_STATE_CYCLES: usize = 10_000;
@@ -114,8 +114,8 @@ pub struct Simulator<'m, M: Model + ?Sized> {
     head_len: usize,
     /// Solver of the states after the head (`n_states − head_len` of them).
     tail_solver: Dopri5,
-    /// The head since the tail solver's last restart.
-    head: HeadSegment,
+    /// The head since the tail solver's last restart (`None` before the first).
+    head: Option<HeadSegment>,
     /// Parameters of the last head spectrum computed, and that spectrum.
     head_params: Vec<f64>,
     head_params_spectrum: Option<Spectrum>,
@@ -166,13 +166,12 @@ enum Fresh {
 }
 
 /// The exactly solved head since the tail solver's restart: `y[..k](t)` is
-/// `spectrum.advance(start, inputs, t − t_start)`.
+/// `trajectory.at(t − t_start)`.
 #[derive(Debug, Clone, Copy)]
 struct HeadSegment {
-    spectrum: Option<Spectrum>,
+    spectrum: Spectrum,
     t_start: f64,
-    start: [f64; MAX_BLOCK],
-    inputs: [f64; MAX_BLOCK],
+    trajectory: Trajectory,
 }
 
 impl<'m, M: Model + ?Sized> Simulator<'m, M> {
@@ -209,12 +208,7 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
             has_closed_form,
             head_len,
             tail_solver: Dopri5::new(n_states - head_len, options),
-            head: HeadSegment {
-                spectrum: None,
-                t_start: 0.0,
-                start: [0.0; MAX_BLOCK],
-                inputs: [0.0; MAX_BLOCK],
-            },
+            head: None,
             head_params: Vec::new(),
             head_params_spectrum: None,
             t: 0.0,
@@ -529,43 +523,43 @@ impl<'m, M: Model + ?Sized> Simulator<'m, M> {
     ) -> Result<(), EngineError> {
         let k = self.head_len;
         let n = self.n_states;
-        if self.solver_fresh != Fresh::Head || self.head.spectrum != Some(spectrum) {
-            self.tail_solver.restart(self.t, &self.y[k..]);
-            self.head = HeadSegment {
-                spectrum: Some(spectrum),
-                t_start: self.t,
-                start: [0.0; MAX_BLOCK],
-                inputs: [0.0; MAX_BLOCK],
-            };
-            self.head.start[..k].copy_from_slice(&self.y[..k]);
-            self.head.inputs[..k].copy_from_slice(&self.inputs[..k]);
-            self.solver_fresh = Fresh::Head;
-        }
+        let head = match self.head {
+            Some(head) if self.solver_fresh == Fresh::Head && head.spectrum == spectrum => head,
+            _ => {
+                self.tail_solver.restart(self.t, &self.y[k..]);
+                self.solver_fresh = Fresh::Head;
+                let head = HeadSegment {
+                    spectrum,
+                    t_start: self.t,
+                    trajectory: spectrum.trajectory(&self.y[..k], &self.inputs[..k]),
+                };
+                self.head = Some(head);
+                head
+            }
+        };
         let Self {
             model,
             tail_solver,
             inputs,
             y,
-            head,
             ..
         } = self;
-        let head = *head;
+        let HeadSegment {
+            t_start,
+            trajectory,
+            ..
+        } = head;
         let mut full = [0.0; MAX_STATES];
         let mut d_full = [0.0; MAX_STATES];
         let mut rhs = |t: f64, tail: &[f64], d_tail: &mut [f64]| {
-            spectrum.advance(&head.start, &head.inputs, t - head.t_start, &mut full[..k]);
+            trajectory.at(t - t_start, &mut full[..k]);
             full[k..n].copy_from_slice(tail);
             model.rhs_with_inputs(t, &full[..n], p, inputs, &mut d_full[..n]);
             d_tail.copy_from_slice(&d_full[k..n]);
         };
         let stop = t_stop.max(t_target);
         tail_solver.solve_to(&mut rhs, t_target, stop, &mut y[k..])?;
-        spectrum.advance(
-            &head.start,
-            &head.inputs,
-            t_target - head.t_start,
-            &mut y[..k],
-        );
+        trajectory.at(t_target - t_start, &mut y[..k]);
         if y[..k].iter().any(|v| !v.is_finite()) {
             return Err(EngineError::NonFinite { t: t_target });
         }

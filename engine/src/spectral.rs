@@ -133,8 +133,53 @@ impl Spectrum {
     /// Writes `x(dt)` from `x(0) = start` under constant `inputs` into `end` (all of length
     /// [`Self::len`]; `dt ≥ 0`).
     pub fn advance(&self, start: &[f64], inputs: &[f64], dt: f64, end: &mut [f64]) {
+        self.trajectory(start, inputs).at(dt, end);
+    }
+
+    /// The block's trajectory from `x(0) = start` under constant `inputs`, with the projections
+    /// `P_i·x(0)` and `P_i·r` computed once, so that each evaluation costs `n` exponentials.
+    #[must_use]
+    pub fn trajectory(&self, start: &[f64], inputs: &[f64]) -> Trajectory {
         let n = self.n;
-        end[..n].fill(0.0);
+        let project = |projector: &BlockMatrix, v: &[f64]| {
+            let mut out = [0.0; MAX_BLOCK];
+            for (row, value) in out.iter_mut().enumerate().take(n) {
+                *value = (0..n).map(|col| projector[row][col] * v[col]).sum();
+            }
+            out
+        };
+        let mut from_start = [[0.0; MAX_BLOCK]; MAX_BLOCK];
+        let mut from_inputs = [[0.0; MAX_BLOCK]; MAX_BLOCK];
+        for mode in 0..n {
+            from_start[mode] = project(&self.projectors[mode], start);
+            from_inputs[mode] = project(&self.projectors[mode], inputs);
+        }
+        Trajectory {
+            n,
+            rates: self.rates,
+            from_start,
+            from_inputs,
+            has_inputs: inputs[..n].iter().any(|&r| r != 0.0),
+        }
+    }
+}
+
+/// A linear block's solution from one start under constant inputs (see [`Spectrum::trajectory`]):
+/// `x(τ) = Σ_i e^(−λ_i·τ)·(P_i·x(0)) + φ(λ_i, τ)·(P_i·r)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trajectory {
+    n: usize,
+    rates: [f64; MAX_BLOCK],
+    from_start: [[f64; MAX_BLOCK]; MAX_BLOCK],
+    from_inputs: [[f64; MAX_BLOCK]; MAX_BLOCK],
+    has_inputs: bool,
+}
+
+impl Trajectory {
+    /// Writes `x(dt)` into `out` (length at least the block size; `dt ≥ 0`).
+    pub fn at(&self, dt: f64, out: &mut [f64]) {
+        let n = self.n;
+        out[..n].fill(0.0);
         for mode in 0..n {
             let lambda = self.rates[mode];
             let z = lambda * dt;
@@ -152,15 +197,16 @@ impl Spectrum {
                 let decay = (-z).exp();
                 (decay, (1.0 - decay) / lambda)
             };
-            let projector = &self.projectors[mode];
-            let mut forcing = [0.0; MAX_BLOCK];
-            for i in 0..n {
-                forcing[i] = decay * start[i] + phi * inputs[i];
-            }
-            for (row, value) in end.iter_mut().enumerate().take(n) {
-                *value += (0..n)
-                    .map(|col| projector[row][col] * forcing[col])
-                    .sum::<f64>();
+            let start = &self.from_start[mode];
+            if self.has_inputs {
+                let inputs = &self.from_inputs[mode];
+                for i in 0..n {
+                    out[i] += decay * start[i] + phi * inputs[i];
+                }
+            } else {
+                for i in 0..n {
+                    out[i] += decay * start[i];
+                }
             }
         }
     }

@@ -257,7 +257,28 @@ fn reference_patient(p: &[f64; 6], options: &SolverOptions, times: &[f64], out: 
 pub fn neutropenia_cohort(n_patients: u64, seed: u64) -> f64 {
     let model = twin_models::neutropenia::KloftDocetaxelV1::new();
     let spec = model.spec();
-    let arms: Vec<Arm> = ["docetaxel-75", "docetaxel-100"]
+    let arms = docetaxel_arms(&model);
+    let times: Vec<f64> = (0..=126).map(|day| f64::from(day) * 24.0).collect();
+    let options = CohortOptions::new(n_patients, seed, times);
+    let summary = run_cohort(&model, &arms, &options, &mut |_| {}).expect("benchmark cohort runs");
+    let grade4 = spec
+        .outcomes
+        .iter()
+        .position(|o| o.name == "grade4")
+        .expect("grade4 outcome exists");
+    let tally = &summary.arms[1].outcomes[grade4];
+    tally.n_observed as f64 / tally.n as f64
+}
+
+/// The neutropenia model's built-in therapies `docetaxel-75` and `docetaxel-100` (mg/m² every 3
+/// weeks) as arms, in that order.
+///
+/// # Panics
+/// If the built-in therapies are missing, which would be a bug in this benchmark.
+#[must_use]
+pub fn docetaxel_arms(model: &dyn Model) -> Vec<Arm> {
+    let spec = model.spec();
+    ["docetaxel-75", "docetaxel-100"]
         .iter()
         .map(|name| {
             let therapy = spec
@@ -271,17 +292,7 @@ pub fn neutropenia_cohort(n_patients: u64, seed: u64) -> f64 {
                 rules: Vec::new(),
             }
         })
-        .collect();
-    let times: Vec<f64> = (0..=126).map(|day| f64::from(day) * 24.0).collect();
-    let options = CohortOptions::new(n_patients, seed, times);
-    let summary = run_cohort(&model, &arms, &options, &mut |_| {}).expect("benchmark cohort runs");
-    let grade4 = spec
-        .outcomes
-        .iter()
-        .position(|o| o.name == "grade4")
-        .expect("grade4 outcome exists");
-    let tally = &summary.arms[1].outcomes[grade4];
-    tally.n_observed as f64 / tally.n as f64
+        .collect()
 }
 
 /// The patient of the forecast benchmark (issue 4): one docetaxel cycle of 100 mg/m² (170 mg at
@@ -308,23 +319,7 @@ pub const FORECAST_HORIZON_H: f64 = 42.0 * 24.0;
 /// If the built-in therapies are missing, which would be a bug in this benchmark.
 #[must_use]
 pub fn forecast_request(model: &dyn Model, draws: usize) -> ForecastRequest {
-    let spec = model.spec();
-    let therapies: Vec<Arm> = ["docetaxel-75", "docetaxel-100"]
-        .iter()
-        .map(|name| {
-            let therapy = spec
-                .therapies
-                .iter()
-                .find(|t| t.name == *name)
-                .expect("built-in therapy exists");
-            Arm {
-                name: (*name).to_owned(),
-                regimen: Regimen::parse(therapy.regimen, spec).expect("built-in regimen is valid"),
-                rules: Vec::new(),
-            }
-        })
-        .collect();
-    let mut request = ForecastRequest::new(therapies);
+    let mut request = ForecastRequest::new(docetaxel_arms(model));
     request.origin = Some(FORECAST_ORIGIN_H);
     request.end = Some(FORECAST_ORIGIN_H + FORECAST_HORIZON_H);
     request.draws = draws;

@@ -104,13 +104,10 @@
 //! cancels, and the absolute error is a few ulps of the largest amount (about 1e−16 of the mass
 //! in the system), as in any sum-of-exponentials (ADVAN) solution.
 
-/// Largest number of disposition compartments (central plus two peripherals).
-const MAX_DISPOSITION: usize = 3;
+use twin_engine::spectral::Spectrum;
 
-/// Smallest relative gap between two disposition eigenvalues for which the spectral formula is
-/// used. Rounding error of the projectors grows like machine epsilon divided by this gap, so
-/// `1e-6` bounds it at about `2e-10`.
-const MIN_RELATIVE_EIGEN_GAP: f64 = 1e-6;
+/// Largest number of disposition compartments (central plus two peripherals).
+const MAX_DISPOSITION: usize = twin_engine::spectral::MAX_BLOCK;
 
 /// Number of Taylor terms for `D_2` when the scaled nodes span at most 1: the truncation error is
 /// below `0.5^18 / 18! ≈ 6e-19` relative.
@@ -202,39 +199,24 @@ impl Mammillary {
         b
     }
 
-    /// Disposition eigenvalues `λ_i` (1/h) in decreasing order; entries past `n` are zero.
+    /// The eigen-structure of the disposition matrix (`twin_engine::spectral`): eigenvalues in
+    /// decreasing order and spectral projectors.
     ///
     /// Returns `None` when they are not finite or two of them are closer than
-    /// [`MIN_RELATIVE_EIGEN_GAP`] relative to each other.
+    /// [`MIN_RELATIVE_EIGEN_GAP`](twin_engine::spectral::MIN_RELATIVE_EIGEN_GAP) relative to each other.
+    pub(crate) fn spectrum(&self) -> Option<Spectrum> {
+        Spectrum::of_matrix(&self.disposition_matrix(), self.n_disposition)
+    }
+
+    /// Disposition eigenvalues `λ_i` (1/h) in decreasing order; entries past `n` are zero (tests
+    /// compare them with MODELS.md's formulas).
+    ///
+    /// Returns `None` as [`Self::spectrum`].
+    #[cfg(test)]
     pub(crate) fn eigenvalues(&self) -> Option<[f64; MAX_DISPOSITION]> {
-        let k10 = self.k10;
-        let [k12, k13] = self.k_to_peripheral;
-        let [k21, k31] = self.k_from_peripheral;
-        let lambda = match self.n_disposition {
-            1 => [k10, 0.0, 0.0],
-            2 => {
-                let sum = k10 + k12 + k21;
-                // (k10 + k12 + k21)² − 4·k10·k21 rewritten as a sum of non-negative terms.
-                let root = ((k10 + k12 - k21).powi(2) + 4.0 * k12 * k21).sqrt();
-                let alpha = 0.5 * (sum + root);
-                // Vieta (α·β = k10·k21) keeps the small root accurate.
-                let beta = if alpha > 0.0 { k10 * k21 / alpha } else { 0.0 };
-                [alpha, beta, 0.0]
-            }
-            _ => cubic_eigenvalues(k10, k12, k21, k13, k31)?,
-        };
-        let n = self.n_disposition;
-        if !lambda[..n].iter().all(|l| l.is_finite()) {
-            return None;
-        }
-        for i in 0..n {
-            for j in i + 1..n {
-                let scale = lambda[i].abs().max(lambda[j].abs());
-                if (lambda[i] - lambda[j]).abs() < MIN_RELATIVE_EIGEN_GAP * scale {
-                    return None;
-                }
-            }
-        }
+        let spectrum = self.spectrum()?;
+        let mut lambda = [0.0; MAX_DISPOSITION];
+        lambda[..self.n_disposition].copy_from_slice(spectrum.rates());
         Some(lambda)
     }
 
@@ -243,7 +225,7 @@ impl Mammillary {
     ///
     /// Returns `false` and leaves `y` untouched when the lengths do not match the model, `dt` is
     /// negative or not finite, the disposition eigenvalues are too close (see
-    /// [`MIN_RELATIVE_EIGEN_GAP`]) or the result is not finite.
+    /// [`MIN_RELATIVE_EIGEN_GAP`](twin_engine::spectral::MIN_RELATIVE_EIGEN_GAP)) or the result is not finite.
     pub(crate) fn advance(&self, y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
         let n = self.n_disposition;
         if y.len() != self.n_states()
@@ -253,9 +235,10 @@ impl Mammillary {
         {
             return false;
         }
-        let Some(lambda) = self.eigenvalues() else {
+        let Some(spectrum) = self.spectrum() else {
             return false;
         };
+        let lambda = spectrum.rates();
         if !self.ka.is_finite() {
             return false;
         }
@@ -269,10 +252,8 @@ impl Mammillary {
         x_start[..n].copy_from_slice(&y[1..]);
         x_rate[..n].copy_from_slice(&inputs[1..]);
 
-        let b = self.disposition_matrix();
         let mut x_end = [0.0; MAX_DISPOSITION];
-        for mode_idx in 0..n {
-            let lambda_i = lambda[mode_idx];
+        for (mode_idx, &lambda_i) in lambda.iter().enumerate() {
             let z = lambda_i * t;
             let decay = (-z).exp();
             let phi = t * exp_dd1(0.0, z);
@@ -286,25 +267,12 @@ impl Mammillary {
             }
             forcing[0] += ka * depot_start * from_depot_amount + depot_rate * from_depot_input;
 
-            let mut shifted = b;
-            for (row_idx, row) in shifted.iter_mut().enumerate().take(n) {
-                for entry in row.iter_mut().take(n) {
-                    *entry = -*entry;
-                }
-                row[row_idx] += lambda_i;
-            }
-            let adjugate = adjugate(&shifted, n);
-            let mut gap_product = 1.0;
-            for (other_idx, &lambda_m) in lambda.iter().enumerate().take(n) {
-                if other_idx != mode_idx {
-                    gap_product *= lambda_i - lambda_m;
-                }
-            }
+            let projector = spectrum.projector(mode_idx);
             for (row_idx, x_row) in x_end.iter_mut().enumerate().take(n) {
                 let projected: f64 = (0..n)
-                    .map(|col_idx| adjugate[row_idx][col_idx] * forcing[col_idx])
+                    .map(|col_idx| projector[row_idx][col_idx] * forcing[col_idx])
                     .sum();
-                *x_row += projected / gap_product;
+                *x_row += projected;
             }
         }
         let depot_end = depot_start * (-z_ka).exp() + depot_rate * t * exp_dd1(0.0, z_ka);
@@ -315,72 +283,6 @@ impl Mammillary {
         y[1..].copy_from_slice(&x_end[..n]);
         true
     }
-}
-
-/// Eigenvalues of the three-compartment disposition matrix in decreasing order, by the
-/// trigonometric solution of `λ³ − a2·λ² + a1·λ − a0 = 0` (MODELS.md §6.3) and one Newton step
-/// each.
-///
-/// Returns `None` when the cubic has no three distinct real roots.
-fn cubic_eigenvalues(k10: f64, k12: f64, k21: f64, k13: f64, k31: f64) -> Option<[f64; 3]> {
-    let a0 = k10 * k21 * k31;
-    let a1 = k10 * k31 + k21 * k31 + k21 * k13 + k10 * k21 + k31 * k12;
-    let a2 = k10 + k12 + k13 + k21 + k31;
-    let p = a1 - a2 * a2 / 3.0;
-    let q = 2.0 * a2.powi(3) / 27.0 - a1 * a2 / 3.0 + a0;
-    // Three distinct real roots need p < 0; p ≥ 0 means a triple root (or bad input).
-    if p >= 0.0 || !p.is_finite() || !q.is_finite() {
-        return None;
-    }
-    let r1 = (-p.powi(3) / 27.0).sqrt();
-    let phi = (-q / (2.0 * r1)).clamp(-1.0, 1.0).acos() / 3.0;
-    let r2 = 2.0 * r1.cbrt();
-    let mut lambda = [0.0; 3];
-    for (root_idx, slot) in lambda.iter_mut().enumerate() {
-        let angle = phi + 2.0 * std::f64::consts::PI * root_idx as f64 / 3.0;
-        let root = a2 / 3.0 - r2 * angle.cos();
-        // One Newton step on the unreduced cubic removes most of the rounding error of the
-        // trigonometric form, which matters for the small root at long times.
-        let value = ((root - a2) * root + a1) * root - a0;
-        let slope = (3.0 * root - 2.0 * a2) * root + a1;
-        let step = value / slope;
-        *slot = if step.is_finite() && step.abs() <= 1e-6 * root.abs() {
-            root - step
-        } else {
-            root
-        };
-    }
-    lambda.sort_by(|a, b| b.total_cmp(a));
-    Some(lambda)
-}
-
-/// Adjugate (transposed cofactor matrix) of the leading `n × n` block of `m`, `n ≤ 3`.
-fn adjugate(
-    m: &[[f64; MAX_DISPOSITION]; MAX_DISPOSITION],
-    n: usize,
-) -> [[f64; MAX_DISPOSITION]; MAX_DISPOSITION] {
-    let mut adj = [[0.0; MAX_DISPOSITION]; MAX_DISPOSITION];
-    match n {
-        1 => adj[0][0] = 1.0,
-        2 => {
-            adj[0][0] = m[1][1];
-            adj[0][1] = -m[0][1];
-            adj[1][0] = -m[1][0];
-            adj[1][1] = m[0][0];
-        }
-        _ => {
-            adj[0][0] = m[1][1] * m[2][2] - m[1][2] * m[2][1];
-            adj[0][1] = m[0][2] * m[2][1] - m[0][1] * m[2][2];
-            adj[0][2] = m[0][1] * m[1][2] - m[0][2] * m[1][1];
-            adj[1][0] = m[1][2] * m[2][0] - m[1][0] * m[2][2];
-            adj[1][1] = m[0][0] * m[2][2] - m[0][2] * m[2][0];
-            adj[1][2] = m[0][2] * m[1][0] - m[0][0] * m[1][2];
-            adj[2][0] = m[1][0] * m[2][1] - m[1][1] * m[2][0];
-            adj[2][1] = m[0][1] * m[2][0] - m[0][0] * m[2][1];
-            adj[2][2] = m[0][0] * m[1][1] - m[0][1] * m[1][0];
-        }
-    }
-    adj
 }
 
 /// `D_1(z0, z1) = (e^(−z0) − e^(−z1))/(z1 − z0)`, continuous at `z0 = z1` (value `e^(−z0)`).

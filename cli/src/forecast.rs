@@ -9,11 +9,11 @@ use anyhow::anyhow;
 use serde::Serialize;
 use twin_engine::forecast::{Forecast, ForecastRequest, forecast};
 use twin_engine::model::{FixedParameters, Model, OutcomeKind};
-use twin_engine::montecarlo::{Arm, CohortOptions};
+use twin_engine::montecarlo::CohortOptions;
 use twin_engine::nmcsv;
 use twin_engine::predict::{ParameterOverride, ParameterSource};
 use twin_engine::records::Subject;
-use twin_engine::regimen::{Regimen, parse_duration};
+use twin_engine::regimen::parse_duration;
 
 use crate::Failure;
 use crate::files::{read_text, write_atomic};
@@ -32,7 +32,8 @@ pub struct Args {
     /// Which subject of the file (ID column); by default the only or first one.
     #[arg(long)]
     id: Option<String>,
-    /// A therapy to compare, `NAME=REGIMEN` (regimen text or a built-in therapy name), starting
+    /// A therapy to compare, `NAME=REGIMEN` (regimen text, a built-in therapy name, or
+    /// `@protocol.json` for a regimen with dosing rules, which see the patient's history), starting
     /// at the forecast origin (`--from`). Repeat for two to four therapies.
     #[arg(long = "therapy", value_name = "NAME=REGIMEN", required = true)]
     therapies: Vec<String>,
@@ -126,20 +127,17 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut therapies = Vec::new();
     let mut therapy_texts = Vec::new();
     for text in &args.therapies {
-        let (name, regimen) = text
+        therapies.push(crate::simulate::parse_arm(text, model, "--therapy")?);
+        let given = text
             .split_once('=')
-            .ok_or_else(|| Failure::input(anyhow!("--therapy '{text}': expected NAME=REGIMEN")))?;
-        let regimen_text = spec
-            .therapies
-            .iter()
-            .find(|t| t.name == regimen.trim())
-            .map_or(regimen.trim(), |t| t.regimen);
-        therapies.push(Arm {
-            name: name.trim().to_owned(),
-            regimen: Regimen::parse(regimen_text, spec).map_err(Failure::input)?,
-            rules: Vec::new(),
-        });
-        therapy_texts.push(regimen_text.to_owned());
+            .map_or("", |(_, regimen)| regimen.trim());
+        therapy_texts.push(
+            spec.therapies
+                .iter()
+                .find(|t| t.name == given)
+                .map_or(given, |t| t.regimen)
+                .to_owned(),
+        );
     }
     let duration = |text: &Option<String>| -> Result<Option<f64>, Failure> {
         text.as_deref()

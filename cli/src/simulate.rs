@@ -67,16 +67,18 @@ pub struct Args {
     out: PathBuf,
 }
 
-fn parse_arm(text: &str, model: &dyn Model) -> Result<Arm, Failure> {
+/// Parses `NAME=REGIMEN` given to `flag` (`--arm`, `--therapy`): regimen text, a built-in
+/// therapy name, `@protocol.json` (with dosing rules) or `@events.csv`.
+pub fn parse_arm(text: &str, model: &dyn Model, flag: &str) -> Result<Arm, Failure> {
     let (name, regimen) = text.split_once('=').ok_or_else(|| {
         Failure::input(anyhow!(
-            "--arm '{text}': expected NAME=REGIMEN, e.g. daily=100 mg q24h x7"
+            "{flag} '{text}': expected NAME=REGIMEN, e.g. daily=100 mg q24h x7"
         ))
     })?;
     let name = name.trim();
     if name.is_empty() || name.contains(',') {
         return Err(Failure::input(anyhow!(
-            "--arm '{text}': the arm name must be non-empty and contain no comma"
+            "{flag} '{text}': the name must be non-empty and contain no comma"
         )));
     }
     let (regimen, rules) = if let Some(path) = regimen.trim().strip_prefix('@') {
@@ -499,7 +501,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let arms = args
         .arms
         .iter()
-        .map(|a| parse_arm(a, model))
+        .map(|a| parse_arm(a, model, "--arm"))
         .collect::<Result<Vec<_>, _>>()?;
     let events = args
         .events

@@ -468,6 +468,29 @@ fn forecast_writes_paired_therapy_forecasts_with_the_patients_eta() {
 }
 
 #[test]
+fn forecast_accepts_a_protocol_whose_rules_see_the_patients_history() {
+    let dir = scratch("forecast_protocol");
+    let protocol = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/protocols/docetaxel-100-dose-delay.json"
+    );
+    let therapy = format!("rules=@{protocol}");
+    let out = forecast(&dir, NEUTROPENIA_PATIENT, &["--therapy", &therapy]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/forecast.json")).unwrap())
+            .unwrap();
+    let arms = json["arms"].as_array().unwrap();
+    assert_eq!(arms.len(), 3);
+    let rules = arms[2]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    // This patient's recorded nadir was 0.45 ×10⁹/L (grade 4): most posterior draws have a
+    // nadir below 0.5 after the recorded cycle, so the dose reduction fires for them.
+    let reduced = rules[1]["patients_fired"].as_u64().unwrap();
+    assert!(reduced > 0 && reduced <= 100, "{reduced}");
+}
+
+#[test]
 fn forecast_without_observations_uses_the_prior_and_says_so() {
     let dir = scratch("forecast_prior");
     let no_obs =

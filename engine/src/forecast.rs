@@ -67,8 +67,8 @@ pub fn output_grid(until: f64, every: f64) -> Result<Vec<f64>, EngineError> {
 #[derive(Debug, Clone)]
 pub struct ForecastRequest {
     /// The therapies (two to four for a comparison; one is allowed). Dose times count from the
-    /// origin; dosing rules are not supported after a recorded history. The first therapy is the
-    /// reference of the paired differences.
+    /// origin; dosing rules (e.g. delay the next cycle while ANC < 1.5) see the patient's
+    /// recorded history. The first therapy is the reference of the paired differences.
     pub therapies: Vec<Arm>,
     /// Forecast origin in model time: therapies start here and outcomes count from here. `None`
     /// is the time of the patient's last record.
@@ -144,8 +144,8 @@ pub struct Forecast {
 ///
 /// # Errors
 /// Bad input as [`Individual::new`] and [`run_cohort`] report it (file and line, option), no
-/// therapy, a therapy with dosing rules, an origin before the first record, an end not after the
-/// origin; run failures as [`map_estimate`] and [`sample_posterior`].
+/// therapy, an origin before the first record, an end not after the origin; run failures as
+/// [`map_estimate`] and [`sample_posterior`].
 pub fn forecast<M: Model + ?Sized>(
     model: &M,
     dataset: &Dataset,
@@ -157,12 +157,6 @@ pub fn forecast<M: Model + ?Sized>(
         return Err(EngineError::invalid(
             "therapies",
             "give at least one therapy",
-        ));
-    }
-    if let Some(arm) = request.therapies.iter().find(|a| !a.rules.is_empty()) {
-        return Err(EngineError::invalid(
-            format!("therapy {}", arm.name),
-            "dosing rules after a recorded history are not supported",
         ));
     }
     let population = population_of(model)?;
@@ -207,7 +201,7 @@ pub fn forecast<M: Model + ?Sized>(
         .map(|arm| Arm {
             name: arm.name.clone(),
             regimen: shifted(&arm.regimen, origin),
-            rules: Vec::new(),
+            rules: arm.rules.clone(),
         })
         .collect();
     let end = match request.end {

@@ -15,7 +15,7 @@ use crate::error::EngineError;
 use crate::model::{Model, OutcomeKind};
 use crate::population::Population;
 use crate::predict::population_of;
-use crate::protocol::{Protocol, Rule, run_protocol};
+use crate::protocol::{Protocol, Rule, run_protocol_after};
 use crate::random::{Purpose, RandomStream};
 use crate::records::Record;
 use crate::regimen::{Regimen, scale_dose};
@@ -337,12 +337,6 @@ pub fn run_cohort<M: Model + ?Sized>(
             format!("need {} values", spec.covariates.len()),
         ));
     }
-    if !options.history.is_empty() && arms.iter().any(|arm| !arm.rules.is_empty()) {
-        return Err(EngineError::invalid(
-            "arms",
-            "dosing rules after a recorded history are not supported yet",
-        ));
-    }
     let arm_records: Vec<Vec<Record>> = arms
         .iter()
         .map(|arm| {
@@ -633,8 +627,9 @@ fn simulate_patient<M: Model + ?Sized>(
                 regimen: arms[arm_idx].regimen.clone(),
                 rules: arms[arm_idx].rules.clone(),
             };
-            run_protocol(
+            run_protocol_after(
                 &mut ws.simulator,
+                &options.history,
                 &protocol,
                 &ws.params,
                 &ws.covariates,

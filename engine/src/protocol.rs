@@ -274,6 +274,34 @@ pub fn run_protocol<M: crate::model::Model + ?Sized>(
     output_times: &[f64],
     outputs: &mut [f64],
 ) -> Result<ProtocolLog, EngineError> {
+    run_protocol_after(
+        simulator,
+        &[],
+        protocol,
+        params,
+        covariates,
+        output_times,
+        outputs,
+    )
+}
+
+/// [`run_protocol`] after a recorded `history` (a real patient's past doses and observations,
+/// all before the first planned dose): the history and the output times before the first planned
+/// dose are simulated first (history records first at equal times), then the protocol continues.
+/// Rules see the history: "nadir since the last dose" at the first planned dose covers the output
+/// times since the last recorded dose.
+///
+/// # Errors
+/// As [`Simulator::run`](crate::simulate::Simulator::run).
+pub fn run_protocol_after<M: crate::model::Model + ?Sized>(
+    simulator: &mut crate::simulate::Simulator<'_, M>,
+    history: &[Record],
+    protocol: &Protocol,
+    params: &[f64],
+    covariates: &[f64],
+    output_times: &[f64],
+    outputs: &mut [f64],
+) -> Result<ProtocolLog, EngineError> {
     use crate::simulate::ParameterTrack;
     let n_out = simulator_outputs(simulator);
     let mut plan = protocol.planned_doses(covariates);
@@ -283,13 +311,52 @@ pub fn run_protocol<M: crate::model::Model + ?Sized>(
     let t0 = plan
         .first()
         .map_or(0.0, |d| d.time)
-        .min(output_times.first().copied().unwrap_or(0.0));
+        .min(output_times.first().copied().unwrap_or(0.0))
+        .min(history.first().map_or(f64::INFINITY, |r| r.time));
     simulator.begin(t0, params);
     let track = ParameterTrack::Constant(params);
     let mut next_output = 0usize;
     let mut current = vec![0.0; n_out];
     // Extremes of each output since the previous dose: (nadir, peak).
     let mut extremes = vec![(f64::INFINITY, f64::NEG_INFINITY); n_out];
+    if !history.is_empty() {
+        let first_planned = plan.first().map_or(f64::INFINITY, |d| d.time);
+        next_output = output_times.partition_point(|&t| t < first_planned);
+        let last_dose = history
+            .iter()
+            .filter(|r| r.evid.is_dose())
+            .map(|r| r.time)
+            .fold(f64::NEG_INFINITY, f64::max);
+        // Items: history records, then output times; a stable sort by time keeps the history
+        // first at equal times.
+        let mut order: Vec<usize> = (0..history.len() + next_output).collect();
+        let time_of = |item: usize| match item.checked_sub(history.len()) {
+            Some(output_idx) => output_times[output_idx],
+            None => history[item].time,
+        };
+        order.sort_by(|&a, &b| time_of(a).total_cmp(&time_of(b)));
+        let records: Vec<Record> = order
+            .iter()
+            .map(|&item| match item.checked_sub(history.len()) {
+                Some(output_idx) => Record::output_time(output_times[output_idx]),
+                None => history[item].clone(),
+            })
+            .collect();
+        let mut rows = vec![0.0; records.len() * n_out];
+        simulator.process(&records, track, &mut rows)?;
+        for (position, &item) in order.iter().enumerate() {
+            let Some(output_idx) = item.checked_sub(history.len()) else {
+                continue;
+            };
+            let row = &rows[position * n_out..(position + 1) * n_out];
+            outputs[output_idx * n_out..(output_idx + 1) * n_out].copy_from_slice(row);
+            if output_times[output_idx] >= last_dose {
+                for (e, v) in extremes.iter_mut().zip(row) {
+                    *e = (e.0.min(*v), e.1.max(*v));
+                }
+            }
+        }
+    }
     let mut multiplier = 1.0;
     let mut dose_idx = 0;
     let mut dummy = vec![0.0; n_out];

@@ -2,7 +2,7 @@
 //! implies, given explicitly; malformed rules are rejected before anything runs.
 
 use twin_engine::model::Model;
-use twin_engine::protocol::{Protocol, run_protocol};
+use twin_engine::protocol::{Protocol, run_protocol, run_protocol_after};
 use twin_engine::records::Record;
 use twin_engine::regimen::Regimen;
 use twin_engine::simulate::{ParameterTrack, Simulator};
@@ -173,4 +173,37 @@ fn malformed_rules_are_rejected_with_a_clear_message() {
             .to_string();
         assert!(err.contains(needle), "{json}: {err}");
     }
+}
+
+#[test]
+fn rules_after_a_recorded_history_see_that_history() {
+    // A patient's recorded dose of 100 mg at t = 0, then a protocol from 24 h: 100 mg every 12 h,
+    // halved once if CP peaked above 1 mg/L since the last dose. Only the history's dose can
+    // make the first decision (at 24 h) fire: its peak is CP(0) = 100 mg / V (≈ 1.4 mg/L for the
+    // typical 70 L). Expected: the plain regimen "100 mg at 0, 50 mg at 24 h, 50 mg at 36 h".
+    let model = OneCompartment::new();
+    let spec = model.spec();
+    let history = Regimen::parse("100 mg iv", spec).unwrap().doses;
+    let json = r#"{"regimen": "100 mg iv q12h x2 at 24h", "rules": [{"if": {"output": "CP", "measure": "peak_since_last_dose", "above": 1.0}, "then": {"reduce_by": 0.5}, "max_times": 1}]}"#;
+    let protocol = Protocol::parse("test.json", json, spec).unwrap();
+    let t = times();
+    let mut got = vec![0.0; t.len()];
+    let mut sim = Simulator::new(&model, SolverOptions::default()).unwrap();
+    let log = run_protocol_after(
+        &mut sim,
+        &history,
+        &protocol,
+        &spec.typical_parameters(),
+        &[],
+        &t,
+        &mut got,
+    )
+    .unwrap();
+    assert_eq!(log.firings, vec![1]);
+    assert_same(&got, &plain(&model, "100 mg iv; 50 mg iv q12h x2 at 24h"));
+    // Without the history the first decision sees no peak, and the same rule fires at 36 h
+    // instead (after the first planned dose), which gives a different course.
+    let (alone, firings) = with_rules(&model, json);
+    assert_eq!(firings, vec![1]);
+    assert_same(&alone, &plain(&model, "100 mg iv at 24h; 50 mg iv at 36h"));
 }

@@ -8,6 +8,7 @@ mod forecast;
 mod models;
 mod predict;
 mod progress;
+mod shard;
 mod simulate;
 mod tables;
 
@@ -42,12 +43,14 @@ enum Command {
     Models(models::Args),
     /// Deterministic predictions (η = 0) for every row of a NONMEM-style dataset.
     Predict(predict::Args),
+    /// Combine the shards of a sharded `twin simulate` into exactly what one run writes.
+    Merge(shard::MergeArgs),
     /// Monte Carlo simulation of a virtual cohort under one or more therapy arms.
     Simulate(simulate::Args),
 }
 
 /// Solver tolerance flags shared by the commands that integrate models.
-#[derive(clap::Args, Debug, Clone, Copy)]
+#[derive(clap::Args, Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct SolverArgs {
     /// Relative tolerance of the ODE solver.
     #[arg(long, default_value_t = twin_engine::solver::SolverOptions::default().rtol)]
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Forecast(args) => forecast::run(&args),
+        Command::Merge(args) => shard::merge(&args),
         Command::Models(args) => models::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Simulate(args) => simulate::run(&args),

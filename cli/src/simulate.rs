@@ -7,7 +7,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use twin_engine::model::{FixedParameters, Model};
 use twin_engine::montecarlo::{
     Arm, CohortOptions, CohortSummary, Crossing, PatientTrajectories, ThresholdEvent, run_cohort,
@@ -22,8 +22,9 @@ use crate::Failure;
 use crate::files::{ensure_dir, number, read_text, write_atomic};
 use crate::tables::QUANTILES;
 
-/// Arguments of `twin simulate`.
-#[derive(clap::Args, Debug)]
+/// Arguments of `twin simulate`. They serialise into a shard's manifest, from which `twin merge`
+/// rebuilds the same study.
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct Args {
     /// Model id, optionally with a version: `pk-2cmt-mm` or `pk-2cmt-mm@1`.
     #[arg(long)]
@@ -62,9 +63,65 @@ pub struct Args {
     trajectories: bool,
     #[command(flatten)]
     solver: crate::SolverArgs,
+    /// Run only shard I of N (`--shard 2/4`; I from 0 to N − 1) over a contiguous patient range
+    /// and write its mergeable partial result with a manifest (`shard.json`); `twin merge`
+    /// combines the shards into exactly the files one run writes.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Number of shards, the index coming from `JOB_COMPLETION_INDEX` (Kubernetes Indexed Job)
+    /// or `SLURM_ARRAY_TASK_ID` (Slurm job array).
+    #[arg(long, value_name = "N")]
+    shards: Option<u64>,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
+}
+
+impl Args {
+    /// The arguments that define the run's results: without the output directory, the threads
+    /// and the shard selection (which change where and how fast, not what).
+    pub fn run_defining(&self) -> Self {
+        Self {
+            threads: None,
+            shard: None,
+            shards: None,
+            out: PathBuf::new(),
+            ..self.clone()
+        }
+    }
+
+    /// The patients of the whole run.
+    pub fn patients(&self) -> u64 {
+        self.patients
+    }
+
+    /// Whether every trajectory is written.
+    pub fn trajectories(&self) -> bool {
+        self.trajectories
+    }
+
+    /// The `@file` arms (protocols and event files) the run reads.
+    pub fn arm_files(&self) -> Vec<PathBuf> {
+        self.arms
+            .iter()
+            .filter_map(|a| a.split_once('=').map(|(_, r)| r.trim()))
+            .filter_map(|r| r.strip_prefix('@'))
+            .map(PathBuf::from)
+            .collect()
+    }
+
+    /// The output directory.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
+    /// The same arguments writing into `out`.
+    pub fn with_out(&self, out: &Path) -> Self {
+        Self {
+            out: out.to_owned(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Parses `NAME=REGIMEN` given to `flag` (`--arm`, `--therapy`): regimen text, a built-in
@@ -473,9 +530,22 @@ impl TrajectoryWriter {
     }
 }
 
-/// Runs `twin simulate`.
+/// Runs `twin simulate`: the whole run, or one shard of it.
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let released = twin_models::find(&args.model).map_err(Failure::input)?;
+    let shard = crate::shard::Shard::from_flags(args.shard.as_deref(), args.shards)?;
+    with_study(args, |study| match shard {
+        None => study.execute(&args.out).map(|_| ()),
+        Some(shard) => crate::shard::run_shard(study, args, shard),
+    })
+}
+
+/// Builds the study `args` describe (model, arms, events, output times, options) and hands it to
+/// `f`; `twin merge` rebuilds a sharded run's study the same way.
+pub fn with_study<R>(
+    args: &Args,
+    f: impl FnOnce(&mut Study<'_>) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    let released = crate::registry::resolve_model(&args.model).map_err(Failure::input)?;
     let overrides = args
         .params
         .iter()
@@ -520,7 +590,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         .iter()
         .map(|a| a.split_once('=').map_or("", |(_, r)| r).trim().to_owned())
         .collect();
-    let study = Study {
+    let mut study = Study {
         model,
         arms,
         arm_texts,
@@ -530,7 +600,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         stem: "summary",
         observations: Vec::new(),
     };
-    study.execute(&args.out).map(|_| ())
+    f(&mut study)
 }
 
 /// A validated simulation study: model, arms, options. `twin simulate` and `twin demo` run it.
@@ -556,14 +626,23 @@ pub struct Study<'a> {
 impl Study<'_> {
     /// Runs the cohort and writes summaries, tables and plots into `out`.
     pub fn execute(&self, out: &Path) -> Result<CohortSummary, Failure> {
+        let summary = self.compute(out)?;
+        self.write_summary(&summary, out)?;
+        Ok(summary)
+    }
+
+    /// Runs the cohort (writing `trajectories.csv` into `out` when asked) and returns the
+    /// summary without writing it.
+    pub fn compute(&self, out: &Path) -> Result<CohortSummary, Failure> {
         let (model, arms, options) = (self.model, &self.arms, &self.options);
         let mut names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
         names.sort_unstable();
         if names.windows(2).any(|w| w[0] == w[1]) {
             return Err(Failure::input(anyhow!("two arms have the same name")));
         }
+        // A shard's range may be empty (more shards than patients); the run may not.
         let n_patients = options.patients.end - options.patients.start;
-        if n_patients == 0 {
+        if options.patients.end == 0 {
             return Err(Failure::input(anyhow!("--patients must be at least 1")));
         }
         ensure_dir(out).map_err(Failure::input)?;
@@ -619,7 +698,6 @@ impl Study<'_> {
         if let Some(w) = writer {
             w.finish().map_err(Failure::run)?;
         }
-        self.write_summary(&summary, out)?;
         Ok(summary)
     }
 

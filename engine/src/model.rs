@@ -233,11 +233,8 @@ impl ModelSpec {
     /// Any change to a released version changes its hash.
     #[must_use]
     pub fn content_hash(&self) -> String {
-        use sha2::{Digest, Sha256};
         // Serialising plain data (strings, numbers, vectors) cannot fail.
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        let digest = Sha256::digest(&canonical);
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        sha256_hex(&serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// Typical values of all parameters, in order.
@@ -245,6 +242,17 @@ impl ModelSpec {
     pub fn typical_parameters(&self) -> Vec<f64> {
         self.parameters.iter().map(|p| p.typical).collect()
     }
+}
+
+/// SHA-256 of `bytes` as 64 lower-case hex digits (content hashes of models, run manifests and
+/// reports).
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A twin model: a right-hand side over caller-owned buffers plus its declaration.

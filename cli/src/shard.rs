@@ -1,0 +1,383 @@
+//! Sharded runs (DESIGN.md "Beyond one machine"): `twin simulate --shard i/N` simulates a
+//! contiguous range of the run's patients and writes `shard.json` — a manifest and the shard's
+//! mergeable summary — and `twin merge DIR...` checks the manifests and writes exactly the files
+//! one uninterrupted run writes.
+//!
+//! Why the bytes match: every random number is keyed by (seed, replicate, patient, purpose), not
+//! by shard or thread, and the summaries are order-independent exactly (exact sums, integer
+//! sketch counts), so merging the shards' summaries gives the single run's summary bit for bit;
+//! `twin merge` then rebuilds the study from the manifest's arguments and writes it with the same
+//! code as `twin simulate`. Trajectory files are concatenated in patient order.
+//!
+//! Patients `0..P` split into `N` ranges `[⌊P·i/N⌋, ⌊P·(i+1)/N⌋)`.
+
+use std::fs;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use serde::{Deserialize, Serialize};
+use twin_engine::model::sha256_hex;
+use twin_engine::montecarlo::CohortSummary;
+
+use crate::Failure;
+use crate::files::{ensure_dir, read_text, write_atomic};
+use crate::simulate::{Args as SimulateArgs, Study, with_study};
+
+/// Name of a shard's partial result in its output directory.
+pub const SHARD_FILE: &str = "shard.json";
+
+/// Format tag of [`SHARD_FILE`].
+const FORMAT: &str = "twinsim-shard/1";
+
+/// Environment variables that carry the shard index, in the order they are read.
+const INDEX_VARIABLES: [&str; 2] = ["JOB_COMPLETION_INDEX", "SLURM_ARRAY_TASK_ID"];
+
+/// One shard of a run: `index` in `0..count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Shard index, from 0.
+    pub index: u64,
+    /// Number of shards.
+    pub count: u64,
+}
+
+impl Shard {
+    /// The shard selected by `--shard I/N`, or by `--shards N` with the index from
+    /// `JOB_COMPLETION_INDEX` or `SLURM_ARRAY_TASK_ID`; `None` for a whole run. `--shard` wins
+    /// over the environment.
+    pub fn from_flags(shard: Option<&str>, shards: Option<u64>) -> Result<Option<Self>, Failure> {
+        let from_environment = || {
+            INDEX_VARIABLES
+                .iter()
+                .find_map(|name| std::env::var(name).ok().map(|value| (*name, value)))
+        };
+        let (index, count) = match (shard, shards) {
+            (None, None) => return Ok(None),
+            (Some(text), shards) => {
+                let (index, count) = text.split_once('/').ok_or_else(|| {
+                    Failure::input(anyhow!("--shard '{text}': expected I/N, e.g. 0/4"))
+                })?;
+                let parse = |part: &str, what: &str| {
+                    part.trim().parse::<u64>().map_err(|_| {
+                        Failure::input(anyhow!(
+                            "--shard '{text}': the {what} '{}' is not a whole number",
+                            part.trim()
+                        ))
+                    })
+                };
+                let (index, count) = (parse(index, "index")?, parse(count, "count")?);
+                if let Some(n) = shards
+                    && n != count
+                {
+                    return Err(Failure::input(anyhow!(
+                        "--shard {text} and --shards {n} disagree on the number of shards"
+                    )));
+                }
+                (index, count)
+            }
+            (None, Some(count)) => {
+                let (name, value) = from_environment().ok_or_else(|| {
+                    Failure::input(anyhow!(
+                        "--shards {count} needs the shard index: give --shard I/{count}, or run \
+                         as a Kubernetes Indexed Job (JOB_COMPLETION_INDEX) or a Slurm array \
+                         (SLURM_ARRAY_TASK_ID)"
+                    ))
+                })?;
+                let index = value.trim().parse::<u64>().map_err(|_| {
+                    Failure::input(anyhow!(
+                        "{name}='{value}': expected a whole number (the shard index)"
+                    ))
+                })?;
+                (index, count)
+            }
+        };
+        if count == 0 {
+            return Err(Failure::input(anyhow!(
+                "shard {index}/{count}: the number of shards must be at least 1"
+            )));
+        }
+        if index >= count {
+            return Err(Failure::input(anyhow!(
+                "shard {index}/{count}: the index must be 0 to {} (indices start at 0)",
+                count - 1
+            )));
+        }
+        Ok(Some(Self { index, count }))
+    }
+
+    /// This shard's patients among `0..total`: `[⌊total·i/N⌋, ⌊total·(i+1)/N⌋)`.
+    #[must_use]
+    pub fn patients(self, total: u64) -> Range<u64> {
+        let bound = |i: u64| (u128::from(total) * u128::from(i) / u128::from(self.count)) as u64;
+        bound(self.index)..bound(self.index + 1)
+    }
+}
+
+/// What a shard ran: enough to check that shards belong together and to rebuild the study.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    program_version: String,
+    model_id: String,
+    model_version: String,
+    model_hash: String,
+    /// SHA-256 of the run-defining arguments and of every `@file` they read.
+    run_hash: String,
+    seed: u64,
+    patients: u64,
+    shard: Shard,
+    patient_range: [u64; 2],
+    /// The run-defining arguments (no output directory, threads or shard selection).
+    arguments: SimulateArgs,
+}
+
+/// A shard's partial result.
+#[derive(Debug, Serialize, Deserialize)]
+struct Partial {
+    manifest: Manifest,
+    summary: CohortSummary,
+}
+
+/// SHA-256 over the run-defining arguments and the contents of the files they name.
+fn run_hash(args: &SimulateArgs) -> Result<String, Failure> {
+    let mut canonical = serde_json::to_vec(&args.run_defining())
+        .map_err(|e| Failure::run(anyhow!("serialising the run's arguments: {e}")))?;
+    for path in args.arm_files() {
+        let text = read_text(&path).map_err(Failure::input)?;
+        canonical.extend_from_slice(sha256_hex(text.as_bytes()).as_bytes());
+    }
+    Ok(sha256_hex(&canonical))
+}
+
+/// Runs one shard of `study` (built from `args`) and writes its [`SHARD_FILE`] (and
+/// `trajectories.csv` when asked) into `args`' output directory.
+pub fn run_shard(study: &mut Study<'_>, args: &SimulateArgs, shard: Shard) -> Result<(), Failure> {
+    let total = args.patients();
+    let range = shard.patients(total);
+    study.options.patients = range.clone();
+    let spec = study.model.spec();
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        program_version: env!("CARGO_PKG_VERSION").to_owned(),
+        model_id: spec.id.to_owned(),
+        model_version: spec.version.to_owned(),
+        model_hash: spec.content_hash(),
+        run_hash: run_hash(args)?,
+        seed: study.options.seed,
+        patients: total,
+        shard,
+        patient_range: [range.start, range.end],
+        arguments: args.run_defining(),
+    };
+    let out_dir = args.out().to_owned();
+    ensure_dir(&out_dir).map_err(Failure::input)?;
+    // A shard may be empty (more shards than patients): it still reports, so the merge is
+    // complete.
+    let summary = study.compute(&out_dir)?;
+    let partial = Partial { manifest, summary };
+    let json = serde_json::to_string(&partial)
+        .map_err(|e| Failure::run(anyhow!("serialising the shard: {e}")))?;
+    write_atomic(&out_dir.join(SHARD_FILE), json.as_bytes()).map_err(Failure::run)?;
+    eprintln!(
+        "shard {}/{}: patients {}..{} written to {}",
+        shard.index,
+        shard.count,
+        range.start,
+        range.end,
+        out_dir.join(SHARD_FILE).display()
+    );
+    Ok(())
+}
+
+/// Arguments of `twin merge`.
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' output directories (each holding a `shard.json`), in any order.
+    #[arg(required = true, num_args = 1..)]
+    dirs: Vec<PathBuf>,
+    /// Output directory of the merged run.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Runs `twin merge`: checks that the shards belong to one run and that each of its shards is
+/// there exactly once, then writes what the single run writes.
+pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let mut partials: Vec<(PathBuf, Partial)> = Vec::new();
+    for dir in &args.dirs {
+        let path = dir.join(SHARD_FILE);
+        if !path.exists() {
+            return Err(Failure::input(anyhow!(
+                "{}: no {SHARD_FILE} (the shard did not finish, or this is not a shard's output \
+                 directory)",
+                dir.display()
+            )));
+        }
+        let text = read_text(&path).map_err(Failure::input)?;
+        let partial: Partial = serde_json::from_str(&text).map_err(|e| {
+            Failure::input(anyhow!(
+                "{}: not a shard file of this program version ({e})",
+                path.display()
+            ))
+        })?;
+        if partial.manifest.format != FORMAT {
+            return Err(Failure::input(anyhow!(
+                "{}: format '{}', expected '{FORMAT}'",
+                path.display(),
+                partial.manifest.format
+            )));
+        }
+        partials.push((dir.clone(), partial));
+    }
+    let (first_dir, first) = &partials[0];
+    let reference = first.manifest.clone();
+    for (dir, partial) in &partials[1..] {
+        let m = &partial.manifest;
+        let differences = [
+            (
+                "program version",
+                &m.program_version,
+                &reference.program_version,
+            ),
+            ("model hash", &m.model_hash, &reference.model_hash),
+            (
+                "run hash (arguments and files)",
+                &m.run_hash,
+                &reference.run_hash,
+            ),
+        ];
+        for (what, theirs, ours) in differences {
+            if theirs != ours {
+                return Err(Failure::input(anyhow!(
+                    "{} and {} are shards of different runs: {what} {ours} vs {theirs}",
+                    first_dir.display(),
+                    dir.display()
+                )));
+            }
+        }
+        if m.seed != reference.seed || m.shard.count != reference.shard.count {
+            return Err(Failure::input(anyhow!(
+                "{} and {} are shards of different runs: seed {} vs {}, {} vs {} shards",
+                first_dir.display(),
+                dir.display(),
+                reference.seed,
+                m.seed,
+                reference.shard.count,
+                m.shard.count
+            )));
+        }
+    }
+    let count = reference.shard.count;
+    let mut by_index: Vec<Option<&(PathBuf, Partial)>> = vec![
+        None;
+        usize::try_from(count).map_err(
+            |_| Failure::input(anyhow!("{count} shards is too many"))
+        )?
+    ];
+    for entry in &partials {
+        let index = entry.1.manifest.shard.index;
+        let slot = by_index
+            .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
+            .ok_or_else(|| {
+                Failure::input(anyhow!(
+                    "{}: shard index {index} of {count}",
+                    entry.0.display()
+                ))
+            })?;
+        if let Some(previous) = slot {
+            return Err(Failure::input(anyhow!(
+                "shard {index}/{count} is given twice: {} and {}",
+                previous.0.display(),
+                entry.0.display()
+            )));
+        }
+        *slot = Some(entry);
+    }
+    let missing: Vec<String> = by_index
+        .iter()
+        .enumerate()
+        .filter(|(_, slot)| slot.is_none())
+        .map(|(index, _)| {
+            let shard = Shard {
+                index: index as u64,
+                count,
+            };
+            let range = shard.patients(reference.patients);
+            format!(
+                "{index}/{count} (patients {}..{}; re-run it with --shard {index}/{count})",
+                range.start, range.end
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::input(anyhow!(
+            "missing shard(s) {}",
+            missing.join(", ")
+        )));
+    }
+    let ordered: Vec<&(PathBuf, Partial)> = by_index.into_iter().flatten().collect();
+    let mut summary = ordered[0].1.summary.clone();
+    for (dir, partial) in &ordered[1..] {
+        summary
+            .merge(&partial.summary)
+            .map_err(|e| Failure::input(anyhow!("{}: {e}", dir.display())))?;
+    }
+    let arguments = reference.arguments.with_out(&args.out);
+    if run_hash(&arguments)? != reference.run_hash {
+        return Err(Failure::input(anyhow!(
+            "a file the run reads (an @protocol or @events arm) changed since the shards ran"
+        )));
+    }
+    ensure_dir(&args.out).map_err(Failure::input)?;
+    with_study(&arguments, |study| {
+        if study.model.spec().content_hash() != reference.model_hash {
+            return Err(Failure::input(anyhow!(
+                "model {}@{} is not the version the shards ran (hash {})",
+                reference.model_id,
+                reference.model_version,
+                reference.model_hash
+            )));
+        }
+        if arguments.trajectories() {
+            let files: Vec<PathBuf> = ordered
+                .iter()
+                .map(|(dir, _)| dir.join("trajectories.csv"))
+                .collect();
+            concatenate_csv(&files, &args.out.join("trajectories.csv")).map_err(Failure::run)?;
+        }
+        study.write_summary(&summary, &args.out)
+    })
+}
+
+/// Writes the CSV files `parts` one after another into `target` (the header of the first only),
+/// through a temporary file renamed when complete.
+fn concatenate_csv(parts: &[PathBuf], target: &Path) -> anyhow::Result<()> {
+    let tmp = target.with_extension(format!("csv.tmp-{}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let mut out = std::io::BufWriter::new(
+            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
+        );
+        for (part_idx, part) in parts.iter().enumerate() {
+            let file =
+                fs::File::open(part).with_context(|| format!("opening {}", part.display()))?;
+            for (line_idx, line) in BufReader::new(file).lines().enumerate() {
+                let line = line.with_context(|| format!("reading {}", part.display()))?;
+                if line_idx == 0 && part_idx > 0 {
+                    continue;
+                }
+                writeln!(out, "{line}")?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => fs::rename(&tmp, target).with_context(|| format!("renaming {}", tmp.display())),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Sharded `twin simulate` and `twin merge` (issue 9): four shard processes plus a merge write
+//! exactly the bytes of one run; a missing shard is named and re-running it alone completes the
+//! merge; bad shard specifications and shards of different runs are refused.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn twin(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_twin"));
+    command
+        .args(args)
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("SLURM_ARRAY_TASK_ID");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the twin binary runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The run: two neutropenia arms (events, outcomes, paired differences, KM curves and plots),
+/// 37 patients (not a multiple of the shard count), every trajectory written.
+fn simulate(out: &Path, seed: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec![
+        "simulate",
+        "--model",
+        "neutropenia",
+        "--arm",
+        "d75=docetaxel-75",
+        "--arm",
+        "d100=docetaxel-100",
+        "--patients",
+        "37",
+        "--seed",
+        seed,
+        "--until",
+        "42d",
+        "--every",
+        "1d",
+        "--trajectories",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    twin(&args, env)
+}
+
+/// Every file of a directory (name → bytes).
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn merge(dirs: &[&Path], out: &Path) -> Output {
+    let mut args = vec!["merge"];
+    args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
+    args.extend(["--out", out.to_str().unwrap()]);
+    twin(&args, &[])
+}
+
+#[test]
+fn four_shards_and_a_merge_write_the_bytes_of_one_run() {
+    let dir = scratch("shard_bytes");
+    let single = dir.join("single");
+    let out = simulate(&single, "5", &[], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let shards: Vec<PathBuf> = (0..4).map(|i| dir.join(format!("shard{i}"))).collect();
+    for (i, shard_dir) in shards.iter().enumerate() {
+        let spec = format!("{i}/4");
+        let out = simulate(shard_dir, "5", &["--shard", &spec], &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // A killed shard: the merge names it and what to re-run.
+    std::fs::remove_dir_all(&shards[2]).unwrap();
+    std::fs::create_dir_all(&shards[2]).unwrap();
+    let merged = dir.join("merged");
+    let refs: Vec<&Path> = [3, 1, 0, 2].iter().map(|&i| shards[i].as_path()).collect();
+    let out = merge(&refs, &merged);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("shard2"), "{}", stderr(&out));
+    let without = merge(&[&shards[0], &shards[1], &shards[3]], &merged);
+    assert_eq!(without.status.code(), Some(2));
+    assert!(
+        stderr(&without)
+            .contains("missing shard(s) 2/4 (patients 18..27; re-run it with --shard 2/4)"),
+        "{}",
+        stderr(&without)
+    );
+    // Re-running that shard alone (its index from a Kubernetes Indexed Job) completes it.
+    let out = simulate(
+        &shards[2],
+        "5",
+        &["--shards", "4"],
+        &[("JOB_COMPLETION_INDEX", "2")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = merge(&refs, &merged);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let expected = files(&single);
+    let got = files(&merged);
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &expected {
+        assert!(
+            bytes == &got[name],
+            "{name} differs between the single run and the merge"
+        );
+    }
+}
+
+#[test]
+fn bad_shard_specifications_and_mixed_runs_are_refused() {
+    let dir = scratch("shard_bad");
+    for (spec, needle) in [
+        ("5/4", "the index must be 0 to 3"),
+        ("0/0", "at least 1"),
+        ("a/4", "is not a whole number"),
+        ("3", "expected I/N"),
+    ] {
+        let out = simulate(&dir.join("bad"), "1", &["--shard", spec], &[]);
+        assert_eq!(out.status.code(), Some(2), "{spec}");
+        assert!(stderr(&out).contains(needle), "{spec}: {}", stderr(&out));
+    }
+    let out = simulate(&dir.join("bad"), "1", &["--shards", "4"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("SLURM_ARRAY_TASK_ID"),
+        "{}",
+        stderr(&out)
+    );
+    let out = simulate(
+        &dir.join("bad"),
+        "1",
+        &["--shards", "4"],
+        &[("SLURM_ARRAY_TASK_ID", "x")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+
+    // Shards of two seeds do not merge; the message names both directories.
+    let a = dir.join("seed1");
+    let b = dir.join("seed2");
+    assert!(simulate(&a, "1", &["--shard", "0/2"], &[]).status.success());
+    assert!(simulate(&b, "2", &["--shard", "1/2"], &[]).status.success());
+    let out = merge(&[&a, &b], &dir.join("merged"));
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(
+        message.contains("seed1")
+            && message.contains("seed2")
+            && message.contains("different runs"),
+        "{message}"
+    );
+    // The same shard twice.
+    let out = merge(&[&a, &a], &dir.join("merged"));
+    assert!(stderr(&out).contains("given twice"), "{}", stderr(&out));
+    assert!(!dir.join("merged").join("summary.csv").exists());
+}

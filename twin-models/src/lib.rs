@@ -27,6 +27,7 @@
 
 pub mod alzheimers;
 pub mod cml;
+pub mod fitted;
 pub mod neutropenia;
 pub mod pheno;
 pub mod pk;

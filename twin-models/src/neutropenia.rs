@@ -5,6 +5,7 @@
 //! | type | id | drug, cells | parameters |
 //! | --- | --- | --- | --- |
 //! | [`KloftDocetaxelV1`] | `neutropenia` | docetaxel, ANC | Kloft 2006 via DDMoRe 224 \[R\], covariates, IIV |
+//! | [`KloftDocetaxelV2`] | `neutropenia` (version 2) | docetaxel, ANC | as version 1, with Kloft 2006's IIV on γ restored \[R\] |
 //! | [`FribergDocetaxelV1`] | `neutropenia-friberg2002-docetaxel` | docetaxel, ANC | Friberg 2002 via radivot/myelo \[S\], no IIV |
 //! | [`FribergPaclitaxelV1`] | `neutropenia-friberg2002-paclitaxel` | paclitaxel, leukocytes | Friberg 2002 via DDMoRe 186 \[R\], IIV |
 //!
@@ -80,7 +81,7 @@ use twin_engine::random::RandomStream;
 use twin_engine::spectral::Spectrum;
 
 use friberg::{
-    AAG, AAG_MEDIAN, BASE, CovariateDraws, Disposition, FribergCore, GradeThresholds, MTT,
+    AAG, AAG_MEDIAN, BASE, CovariateDraws, Disposition, FribergCore, GAMMA, GradeThresholds, MTT,
     OutcomeTexts, PERF, PRIOR_CHEMO, SEX, SLOPE, bsa_covariate, cell_states, diagonal_log_normal,
     grade_outcomes,
 };
@@ -173,6 +174,10 @@ also the reference BSA [A].
 
 /// Kloft 2006 ω² of η on BASE, MTT and SL (\[R\] bundle 224 $OMEGA).
 const KLOFT_OMEGA: [f64; 3] = [0.0639703, 0.0191785, 0.128412];
+
+/// Kloft 2006 ω² of η on γ, set to 0 in bundle 224 and restored in version 2 (\[R\] bundle 224
+/// `Model_Accommodations.txt`, MODELS.md §1.2).
+const KLOFT_GAMMA_OMEGA2: f64 = 0.021_645_2;
 
 /// Kloft 2006 residual SD on the log scale, θ5 (\[R\] bundle 224).
 const KLOFT_RESIDUAL_SD: f64 = 0.424093;
@@ -322,6 +327,7 @@ const LEUKOPENIA_OUTCOMES: OutcomeTexts = OutcomeTexts {
 /// Builds the spec shared by every version; the version supplies what differs.
 struct VersionSpec {
     id: &'static str,
+    version: &'static str,
     description: &'static str,
     states: Vec<StateSpec>,
     parameters: Vec<ParameterSpec>,
@@ -339,7 +345,7 @@ impl VersionSpec {
         let n_states = self.states.len();
         ModelSpec {
             id: self.id,
-            version: "1",
+            version: self.version,
             description: self.description,
             time_unit: TimeUnit::Hour,
             states: self.states,
@@ -436,110 +442,212 @@ impl KloftDocetaxelV1 {
     /// The model with its specification built once.
     #[must_use]
     pub fn new() -> Self {
-        let (random_effects, omega) = diagonal_log_normal(&[
-            (BASE, KLOFT_OMEGA[0]),
-            (MTT, KLOFT_OMEGA[1]),
-            (SLOPE, KLOFT_OMEGA[2]),
-        ]);
-        let mut parameters = cell_parameters(
-            ["BASE", "SL"],
-            [5.21965, 84.1791, 15.5711, 0.144543],
-            [
-                concat!("Baseline ANC, theta1 (eta omega2 0.0639703). ", kloft!()),
-                concat!(
-                    "Mean transit time, theta2 (eta omega2 0.0191785). ",
-                    kloft!()
-                ),
-                concat!(
-                    "Linear drug-effect slope per umol/L, theta3 (eta omega2 0.128412); the \
-                     .mod converts it to 19.27 per mg/L with MW 808. ",
-                    kloft!()
-                ),
-                concat!(
+        Self {
+            spec: kloft_spec(&KloftVersion {
+                version: "1",
+                gamma_omega2: None,
+                gamma_source: concat!(
                     "Feedback exponent, theta4; no IIV (publication omega2 0.0216452 set to 0 in \
                      the bundle). ",
                     kloft!()
                 ),
-            ],
-        );
-        parameters.extend(bruno_parameters());
-        let spec = VersionSpec {
-            id: "neutropenia",
-            description: "Docetaxel neutropenia: Friberg myelosuppression with Kloft 2006 \
-                          parameters and covariates (DDMoRe 224), Bruno 1996 PK",
-            states: docetaxel_states(),
-            parameters,
-            covariates: vec![
-                covariate("SEX", "1=male 2=female", 1.0, (1.0, 2.0)),
-                covariate("PERF", "performance status 0-4", 0.0, (0.0, 4.0)),
-                covariate("PC", "prior chemotherapy 0/1", 0.0, (0.0, 1.0)),
-                covariate("AAG", "g/L", AAG_MEDIAN, (0.2, 4.0)),
-                bsa_covariate(),
-            ],
-            outputs: docetaxel_outputs(),
-            variability: VariabilityModel {
-                random_effects,
-                omega,
-                covariate_effects: vec![
-                    CovariateEffect::Categorical {
-                        parameter: BASE,
-                        covariate: SEX,
-                        level: 2.0,
-                        shift: -0.121451,
-                    },
-                    CovariateEffect::Threshold {
-                        parameter: BASE,
-                        covariate: PERF,
-                        threshold: 1.0,
-                        shift: 0.130406,
-                    },
-                    CovariateEffect::Categorical {
-                        parameter: BASE,
-                        covariate: PRIOR_CHEMO,
-                        level: 1.0,
-                        shift: -0.146837,
-                    },
-                    CovariateEffect::PiecewiseLinear {
-                        parameter: BASE,
-                        covariate: AAG,
-                        knot: AAG_MEDIAN,
-                        slope_below: 0.174677,
-                        slope_above: 0.494618,
-                    },
-                    CovariateEffect::Linear {
-                        parameter: SLOPE,
-                        covariate: AAG,
-                        slope: -0.350693,
-                    },
-                ],
-                residual: vec![
-                    ResidualError::Exponential {
-                        sd: KLOFT_RESIDUAL_SD,
-                    },
-                    ResidualError::None,
-                ],
-            },
-            outcomes: &NEUTROPENIA_OUTCOMES,
-            therapies: docetaxel_therapies(),
-            evidence: "published parameters (Kloft 2006 via DDMoRe 224); PK secondary (Bruno \
-                       1996 via radivot/myelo)",
-            documentation: KLOFT_DOCUMENTATION,
-        }
-        .build();
-        Self {
-            spec,
-            core: FribergCore {
-                disposition: Disposition::ThreeCompartmentMicro {
-                    molar_mass_g_per_mol: DOCETAXEL_MW_BUNDLE,
-                },
-                grades: NEUTROPENIA_GRADES,
-                covariate_draws: CovariateDraws::Kloft,
-            },
+                documentation: KLOFT_DOCUMENTATION,
+            }),
+            core: kloft_core(),
         }
     }
 }
 
+/// What differs between the Kloft versions.
+struct KloftVersion {
+    version: &'static str,
+    /// ω² of a log-normal η on γ; `None` for no IIV on γ.
+    gamma_omega2: Option<f64>,
+    /// Source text of γ.
+    gamma_source: &'static str,
+    documentation: &'static str,
+}
+
+/// The dynamics shared by the Kloft versions.
+fn kloft_core() -> FribergCore {
+    FribergCore {
+        disposition: Disposition::ThreeCompartmentMicro {
+            molar_mass_g_per_mol: DOCETAXEL_MW_BUNDLE,
+        },
+        grades: NEUTROPENIA_GRADES,
+        covariate_draws: CovariateDraws::Kloft,
+    }
+}
+
+/// The specification of a Kloft version.
+fn kloft_spec(version: &KloftVersion) -> ModelSpec {
+    let mut effects = vec![
+        (BASE, KLOFT_OMEGA[0]),
+        (MTT, KLOFT_OMEGA[1]),
+        (SLOPE, KLOFT_OMEGA[2]),
+    ];
+    if let Some(gamma_omega2) = version.gamma_omega2 {
+        effects.push((GAMMA, gamma_omega2));
+    }
+    let (random_effects, omega) = diagonal_log_normal(&effects);
+    let mut parameters = cell_parameters(
+        ["BASE", "SL"],
+        [5.21965, 84.1791, 15.5711, 0.144543],
+        [
+            concat!("Baseline ANC, theta1 (eta omega2 0.0639703). ", kloft!()),
+            concat!(
+                "Mean transit time, theta2 (eta omega2 0.0191785). ",
+                kloft!()
+            ),
+            concat!(
+                "Linear drug-effect slope per umol/L, theta3 (eta omega2 0.128412); the \
+                     .mod converts it to 19.27 per mg/L with MW 808. ",
+                kloft!()
+            ),
+            version.gamma_source,
+        ],
+    );
+    parameters.extend(bruno_parameters());
+    VersionSpec {
+        id: "neutropenia",
+        version: version.version,
+        description: "Docetaxel neutropenia: Friberg myelosuppression with Kloft 2006 \
+                          parameters and covariates (DDMoRe 224), Bruno 1996 PK",
+        states: docetaxel_states(),
+        parameters,
+        covariates: vec![
+            covariate("SEX", "1=male 2=female", 1.0, (1.0, 2.0)),
+            covariate("PERF", "performance status 0-4", 0.0, (0.0, 4.0)),
+            covariate("PC", "prior chemotherapy 0/1", 0.0, (0.0, 1.0)),
+            covariate("AAG", "g/L", AAG_MEDIAN, (0.2, 4.0)),
+            bsa_covariate(),
+        ],
+        outputs: docetaxel_outputs(),
+        variability: VariabilityModel {
+            random_effects,
+            omega,
+            covariate_effects: vec![
+                CovariateEffect::Categorical {
+                    parameter: BASE,
+                    covariate: SEX,
+                    level: 2.0,
+                    shift: -0.121451,
+                },
+                CovariateEffect::Threshold {
+                    parameter: BASE,
+                    covariate: PERF,
+                    threshold: 1.0,
+                    shift: 0.130406,
+                },
+                CovariateEffect::Categorical {
+                    parameter: BASE,
+                    covariate: PRIOR_CHEMO,
+                    level: 1.0,
+                    shift: -0.146837,
+                },
+                CovariateEffect::PiecewiseLinear {
+                    parameter: BASE,
+                    covariate: AAG,
+                    knot: AAG_MEDIAN,
+                    slope_below: 0.174677,
+                    slope_above: 0.494618,
+                },
+                CovariateEffect::Linear {
+                    parameter: SLOPE,
+                    covariate: AAG,
+                    slope: -0.350693,
+                },
+            ],
+            residual: vec![
+                ResidualError::Exponential {
+                    sd: KLOFT_RESIDUAL_SD,
+                },
+                ResidualError::None,
+            ],
+        },
+        outcomes: &NEUTROPENIA_OUTCOMES,
+        therapies: docetaxel_therapies(),
+        evidence: "published parameters (Kloft 2006 via DDMoRe 224); PK secondary (Bruno \
+                       1996 via radivot/myelo)",
+        documentation: version.documentation,
+    }
+    .build()
+}
+
 friberg_model!(KloftDocetaxelV1);
+
+/// The Kloft 2006 docetaxel model of [`KloftDocetaxelV1`] with the inter-individual variability
+/// of γ that the publication estimated restored: id `neutropenia`, version 2. MODELS.md §1.2.
+///
+/// `GAMMA = 0.144543 · e^η4` with ω² 0.0216452 (Kloft 2006; bundle 224 set it to 0, see its
+/// `Model_Accommodations.txt` \[R\]); log-normal like the other random effects \[A\]. Parameters,
+/// covariates, outputs, outcomes, therapies and the other random effects are those of version 1.
+#[derive(Debug, Clone)]
+pub struct KloftDocetaxelV2 {
+    spec: ModelSpec,
+    core: FribergCore,
+}
+
+impl KloftDocetaxelV2 {
+    /// The model with its specification built once.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            spec: kloft_spec(&KloftVersion {
+                version: "2",
+                gamma_omega2: Some(KLOFT_GAMMA_OMEGA2),
+                gamma_source: concat!(
+                    "Feedback exponent, theta4, with IIV omega2 0.0216452 as estimated by Kloft \
+                     2006 (set to 0 in bundle 224, restored in version 2). ",
+                    kloft!()
+                ),
+                documentation: KLOFT_V2_DOCUMENTATION,
+            }),
+            core: kloft_core(),
+        }
+    }
+}
+
+friberg_model!(KloftDocetaxelV2);
+
+/// The individual-parameter lines of the Kloft versions before the γ line.
+macro_rules! kloft_parameters_head {
+    () => {
+        "Individual parameters [R] (bundle 224 .mod $THETA/$OMEGA, equal to its .lst):
+  BASE  = 5.21965 x10^9/L *(1 - 0.121451 if SEX = 2)*(1 + 0.130406 if PERF >= 1)
+          *(1 - 0.146837 if PC = 1)*(1 + (AAG <= 1.34 ? 0.174677 : 0.494618)*(AAG - 1.34)) * e^eta1
+  MTT   = 84.1791 h * e^eta2
+  SL    = 15.5711 L/umol *(1 - 0.350693*(AAG - 1.34)) * e^eta3
+"
+    };
+}
+
+/// The covariate and observation lines of the Kloft versions.
+macro_rules! kloft_covariates_and_error {
+    () => {
+        "  SEX 1 male / 2 female [S: nlmixr2lib]; PERF >= 1 (a missing PERF coded -99 in the bundle counts
+  as 0; code it 0 here); AAG in g/L [unit S], 1.34 is the median.
+Observation: log(ANC_obs) = log(CIRC) + 0.424093*eps (exponential error, ~42 %). CP has no
+residual error [A: docetaxel PK error not obtained].
+"
+    };
+}
+
+/// The closing notes of the Kloft versions.
+macro_rules! kloft_tail {
+    () => {
+        "Grade 4 is ANC < 0.5 x10^9/L [R: bundle 224 code]; grade 3 is ANC < 1.0 [A: CTCAE].
+Virtual covariates, all [A] assumed (not from Kloft 2006, whose population was not obtained):
+  SEX female with probability 0.5; PERF 0 / 1 / 2 with probabilities 0.35 / 0.55 / 0.10;
+  PC = 1 with probability 0.5; AAG log-normal with median 1.34 g/L and log-SD 0.3, truncated to
+  [0.4, 4.0] g/L.
+Therapies: docetaxel-75 = 75 mg/m2 iv over 1h q3w x6 [A: regimen], docetaxel-100 = 100 mg/m2 iv
+over 1h q3w x6 [S: nlmixr2lib; 6 cycles A].
+Not obtained (MODELS.md 7): Kloft 2006 citation details, population size, standard errors, the PK
+used to generate Cp in the original analysis, published typical nadir predictions.
+"
+    };
+}
 
 /// What `twin models --describe` shows for [`KloftDocetaxelV1`].
 const KLOFT_DOCUMENTATION: &str = concat!(
@@ -550,29 +658,35 @@ bundle 224 (Netterberg 2017). Time in hours. MODELS.md 1.2-1.3.
     "Drug effect: E = SL*CP*1000/808 (bundle: SL = theta3/808*1000 per mg/L, typical 19.27).
 ",
     bruno_equations!(),
-    "Individual parameters [R] (bundle 224 .mod $THETA/$OMEGA, equal to its .lst):
-  BASE  = 5.21965 x10^9/L *(1 - 0.121451 if SEX = 2)*(1 + 0.130406 if PERF >= 1)
-          *(1 - 0.146837 if PC = 1)*(1 + (AAG <= 1.34 ? 0.174677 : 0.494618)*(AAG - 1.34)) * e^eta1
-  MTT   = 84.1791 h * e^eta2
-  SL    = 15.5711 L/umol *(1 - 0.350693*(AAG - 1.34)) * e^eta3
-  GAMMA = 0.144543 (no IIV; the publication estimated omega2 0.0216452, set to 0 in the bundle)
+    kloft_parameters_head!(),
+    "  GAMMA = 0.144543 (no IIV; the publication estimated omega2 0.0216452, set to 0 in the bundle)
   Omega (variances, diagonal): BASE 0.0639703, MTT 0.0191785, SL 0.128412.
-  SEX 1 male / 2 female [S: nlmixr2lib]; PERF >= 1 (a missing PERF coded -99 in the bundle counts
-  as 0; code it 0 here); AAG in g/L [unit S], 1.34 is the median.
-Observation: log(ANC_obs) = log(CIRC) + 0.424093*eps (exponential error, ~42 %). CP has no
-residual error [A: docetaxel PK error not obtained].
 ",
+    kloft_covariates_and_error!(),
     outcome_notes!(),
-    "Grade 4 is ANC < 0.5 x10^9/L [R: bundle 224 code]; grade 3 is ANC < 1.0 [A: CTCAE].
-Virtual covariates, all [A] assumed (not from Kloft 2006, whose population was not obtained):
-  SEX female with probability 0.5; PERF 0 / 1 / 2 with probabilities 0.35 / 0.55 / 0.10;
-  PC = 1 with probability 0.5; AAG log-normal with median 1.34 g/L and log-SD 0.3, truncated to
-  [0.4, 4.0] g/L.
-Therapies: docetaxel-75 = 75 mg/m2 iv over 1h q3w x6 [A: regimen], docetaxel-100 = 100 mg/m2 iv
-over 1h q3w x6 [S: nlmixr2lib; 6 cycles A].
-Not obtained (MODELS.md 7): Kloft 2006 citation details, population size, standard errors, the PK
-used to generate Cp in the original analysis, published typical nadir predictions.
-"
+    kloft_tail!()
+);
+
+/// What `twin models --describe` shows for [`KloftDocetaxelV2`].
+const KLOFT_V2_DOCUMENTATION: &str = concat!(
+    "Friberg semi-mechanistic myelosuppression, Kloft 2006 docetaxel parameters as coded in DDMoRe
+bundle 224 (Netterberg 2017), version 2: the inter-individual variability of the feedback
+exponent GAMMA that Kloft 2006 estimated (omega2 0.0216452) and bundle 224 set to 0 is restored
+[R: bundle 224 Model_Accommodations.txt, MODELS.md 1.2]; everything else equals version 1.
+Time in hours. MODELS.md 1.2-1.3.
+",
+    friberg_equations!(),
+    "Drug effect: E = SL*CP*1000/808 (bundle: SL = theta3/808*1000 per mg/L, typical 19.27).
+",
+    bruno_equations!(),
+    kloft_parameters_head!(),
+    "  GAMMA = 0.144543 * e^eta4 (omega2 0.0216452, Kloft 2006 [R: bundle 224 accommodations];
+          log-normal like the other effects [A: the transform is not stated in the files read])
+  Omega (variances, diagonal): BASE 0.0639703, MTT 0.0191785, SL 0.128412, GAMMA 0.0216452.
+",
+    kloft_covariates_and_error!(),
+    outcome_notes!(),
+    kloft_tail!()
 );
 
 /// Friberg myelosuppression model with the Friberg 2002 docetaxel values \[S\], driven by Bruno
@@ -610,6 +724,7 @@ impl FribergDocetaxelV1 {
         parameters.extend(bruno_parameters());
         let spec = VersionSpec {
             id: "neutropenia-friberg2002-docetaxel",
+            version: "1",
             description: "Docetaxel neutropenia: Friberg 2002 myelosuppression values [S], Bruno \
                           1996 PK, no variability",
             states: docetaxel_states(),
@@ -752,6 +867,7 @@ impl FribergPaclitaxelV1 {
         states.extend(cell_states());
         let spec = VersionSpec {
             id: "neutropenia-friberg2002-paclitaxel",
+            version: "1",
             description: "Paclitaxel leukopenia: Friberg 2002 myelosuppression (DDMoRe 186), \
                           two-compartment unbound paclitaxel PK",
             states,

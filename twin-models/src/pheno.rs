@@ -5,6 +5,7 @@
 //! | type | id | parameters |
 //! | --- | --- | --- |
 //! | [`PhenoV1`] | `pheno` | NONMEM FOCE-I estimates for `pheno_sd.csv` (issue 4; Pharmpy's `pheno_real`) |
+//! | [`PhenoV2`] | `pheno` | the same model refitted by NONMEM's SAEM (Pharmpy's `pheno_saem` example run) |
 //!
 //! # Equations
 //!
@@ -26,6 +27,14 @@
 //! `IF(APGR.LT.5) TVV=TVV*(1+THETA(3))`, `CL=TVCL*EXP(ETA(1))`, `V=TVV*EXP(ETA(2))`, `W=F`,
 //! `Y=F+W*EPS(1)`). They agree with the published typical values CL 0.0047 L/h/kg and
 //! V 0.96 L/kg (shared/data/README.md).
+//!
+//! Version 2 ([`PhenoV2`]) has the same structure, data items and error model, refitted by
+//! stochastic approximation EM: θ = (0.00458503 L/h/kg, 0.980182 L/kg, 0.152386),
+//! ω² = (0.0343783, 0.0280642), σ² = 0.0123932, the final (iteration 1000) estimates of
+//! `$ESTIMATION METHOD=SAEM` in Pharmpy's test run `tests/testdata/nonmem/modelfit_results/saem/
+//! pheno_saem.mod`/`.ext` on the same 59 neonates. It exists so that two fitted versions of one
+//! model can be compared on the same cohort (twin-eval); it is a refit by another estimation
+//! method, not a correction of version 1.
 //!
 //! # How the equations map onto the engine's population model
 //!
@@ -82,18 +91,50 @@ macro_rules! pheno_estimates {
     };
 }
 
-/// θ1: clearance per kg of body weight, L/h/kg.
-const THETA_CL: f64 = 0.004_695_55;
-/// θ2: volume per kg of body weight, L/kg.
-const THETA_V: f64 = 0.984_258;
-/// θ3: fractional increase of the volume when APGR < 5.
-const THETA_APGR: f64 = 0.158_92;
-/// ω² of η1 (on CL).
-const OMEGA2_CL: f64 = 0.029_350_8;
-/// ω² of η2 (on V).
-const OMEGA2_V: f64 = 0.027_906;
-/// σ² of the proportional residual error.
-const SIGMA2: f64 = 0.013_241;
+/// Citation of every estimate of version 2.
+macro_rules! pheno_saem_estimates {
+    () => {
+        "NONMEM SAEM estimate (final iteration 1000 of $ESTIMATION METHOD=SAEM, after FOCE-I) for \
+         pheno (Grasela & Donn 1985, 59 neonates), Pharmpy's test run \
+         tests/testdata/nonmem/modelfit_results/saem/pheno_saem.mod/.ext [R]"
+    };
+}
+
+/// One set of population estimates of the pheno model.
+struct Estimates {
+    /// θ1: clearance per kg of body weight, L/h/kg.
+    theta_cl: f64,
+    /// θ2: volume per kg of body weight, L/kg.
+    theta_v: f64,
+    /// θ3: fractional increase of the volume when APGR < 5.
+    theta_apgr: f64,
+    /// ω² of η1 (on CL).
+    omega2_cl: f64,
+    /// ω² of η2 (on V).
+    omega2_v: f64,
+    /// σ² of the proportional residual error.
+    sigma2: f64,
+}
+
+/// Version 1: NONMEM FOCE-I estimates (cited by the `pheno_estimates` macro).
+const FOCEI: Estimates = Estimates {
+    theta_cl: 0.004_695_55,
+    theta_v: 0.984_258,
+    theta_apgr: 0.158_92,
+    omega2_cl: 0.029_350_8,
+    omega2_v: 0.027_906,
+    sigma2: 0.013_241,
+};
+
+/// Version 2: NONMEM SAEM estimates, final iteration (cited by the `pheno_saem_estimates` macro).
+const SAEM: Estimates = Estimates {
+    theta_cl: 0.004_585_03,
+    theta_v: 0.980_182,
+    theta_apgr: 0.152_386,
+    omega2_cl: 0.034_378_3,
+    omega2_v: 0.028_064_2,
+    sigma2: 0.012_393_2,
+};
 /// Apgar score below which the volume is larger.
 const APGR_THRESHOLD: f64 = 5.0;
 
@@ -140,46 +181,45 @@ pub struct PhenoV1 {
     spec: ModelSpec,
 }
 
-impl PhenoV1 {
-    const CL: usize = 0;
-    const V: usize = 1;
-    const WT: usize = 0;
-    const APGR: usize = 1;
+/// Index of the parameter `CL`.
+const CL: usize = 0;
+/// Index of the parameter `V`.
+const V: usize = 1;
+/// Index of the covariate `WT`.
+const WT: usize = 0;
+/// Index of the covariate `APGR`.
+const APGR: usize = 1;
 
+/// Elimination rate constant `k = CL/V` (1/h).
+fn elimination_rate(p: &[f64]) -> f64 {
+    p[CL] / p[V]
+}
+
+impl PhenoV1 {
     /// The model with its specification built once.
     #[must_use]
     pub fn new() -> Self {
         Self {
-            spec: ModelSpec {
-                id: "pheno",
-                version: "1",
-                description: "Phenobarbital in neonates, one compartment, weight and Apgar \
-                              covariates (NONMEM pheno example)",
-                time_unit: TimeUnit::Hour,
-                states: vec![StateSpec {
-                    name: "CENTRAL",
-                    unit: "mg",
-                }],
-                parameters: parameters(),
-                covariates: covariates(),
-                outputs: vec![OutputSpec {
-                    name: "CP",
-                    unit: "mg/L",
-                }],
-                dosing: vec![DoseModifiers::default()],
-                default_dose_compartment: 0,
-                variability: variability(),
-                outcomes: Vec::new(),
-                therapies: therapies(),
-                evidence: "published parameters (NONMEM FOCE-I fit to pheno_sd.csv)",
-                documentation: DOCUMENTATION,
-            },
+            spec: pheno_spec(
+                "1",
+                &FOCEI,
+                [
+                    concat!(
+                        "Clearance of a 1-kg neonate: THETA1 = 0.00469555 L/h/kg times WT (power \
+                         effect, reference 1 kg). ",
+                        pheno_estimates!()
+                    ),
+                    concat!(
+                        "Volume of a 1-kg neonate with APGR < 5: THETA2 * (1 + THETA3) = 0.984258 \
+                         * 1.15892 L/kg times WT; APGR >= 5 divides it by (1 + THETA3), giving \
+                         THETA2. ",
+                        pheno_estimates!()
+                    ),
+                ],
+                "published parameters (NONMEM FOCE-I fit to pheno_sd.csv)",
+                DOCUMENTATION,
+            ),
         }
-    }
-
-    /// Elimination rate constant `k = CL/V` (1/h).
-    fn elimination_rate(p: &[f64]) -> f64 {
-        p[Self::CL] / p[Self::V]
     }
 }
 
@@ -189,31 +229,134 @@ impl Default for PhenoV1 {
     }
 }
 
-fn parameters() -> Vec<ParameterSpec> {
+/// Phenobarbital in neonates, id `pheno`, version 2: the structure of [`PhenoV1`] refitted by
+/// NONMEM's SAEM on the same data (see the [module documentation](self)).
+///
+/// θ = (0.00458503 L/h/kg, 0.980182 L/kg, 0.152386), ω² = diag(0.0343783, 0.0280642),
+/// σ² = 0.0123932 (proportional). Parameters, covariates, output, therapies and the mapping onto
+/// the engine are those of version 1.
+#[derive(Debug, Clone)]
+pub struct PhenoV2 {
+    spec: ModelSpec,
+}
+
+impl PhenoV2 {
+    /// The model with its specification built once.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            spec: pheno_spec(
+                "2",
+                &SAEM,
+                [
+                    concat!(
+                        "Clearance of a 1-kg neonate: THETA1 = 0.00458503 L/h/kg times WT (power \
+                         effect, reference 1 kg). ",
+                        pheno_saem_estimates!()
+                    ),
+                    concat!(
+                        "Volume of a 1-kg neonate with APGR < 5: THETA2 * (1 + THETA3) = 0.980182 \
+                         * 1.152386 L/kg times WT; APGR >= 5 divides it by (1 + THETA3), giving \
+                         THETA2. ",
+                        pheno_saem_estimates!()
+                    ),
+                ],
+                "published parameters (NONMEM SAEM fit of the pheno model, Pharmpy example run)",
+                DOCUMENTATION_V2,
+            ),
+        }
+    }
+}
+
+impl Default for PhenoV2 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What `twin models --describe` shows for version 2.
+const DOCUMENTATION_V2: &str = "\
+Phenobarbital in neonates (Grasela & Donn 1985; NONMEM's classic pheno example), version 2: the
+structure of version 1 refitted by stochastic approximation EM. Time in hours.
+State: CENTRAL (mg), receives every dose (IV bolus or infusion; NONMEM ADVAN1 TRANS2).
+Equations (as version 1):
+  CL = THETA1 * WT * exp(ETA1)                               (L/h)
+  V  = THETA2 * WT * (1 + THETA3 * [APGR < 5]) * exp(ETA2)   (L)
+  dCENTRAL/dt = -(CL/V) * CENTRAL + R(t)
+  CP = CENTRAL / V (mg/L);  y = CP * (1 + EPS), EPS ~ N(0, SIGMA^2)
+Engine form: CL typical THETA1 with the power effect WT^1 (reference 1 kg); V typical
+  THETA2*(1+THETA3) = 1.129548 L (a 1-kg neonate with APGR < 5) with the threshold effect
+  APGR >= 5 -> factor 1/(1+THETA3), which gives THETA2 there.
+Parameters [R] (NONMEM $ESTIMATION METHOD=SAEM after METHOD=1 INTERACTION, final iteration 1000,
+Pharmpy's test run tests/testdata/nonmem/modelfit_results/saem/pheno_saem.mod/.ext, on the 59
+neonates of the pheno data):
+  THETA1  0.00458503 L/h/kg   clearance per kg             (version 1: 0.00469555)
+  THETA2  0.980182   L/kg     volume per kg                (version 1: 0.984258)
+  THETA3  0.152386            fractional volume increase when APGR < 5 (version 1: 0.15892)
+  OMEGA   diag(0.0343783, 0.0280642)   log-normal IIV on CL and V (version 1: 0.0293508, 0.027906)
+  SIGMA^2 0.0123932           proportional residual error (SD 0.11133; version 1: 0.013241)
+Change from version 1: estimation method only (SAEM instead of FOCE-I); same model and data.
+Covariates: WT (kg, reference 1 kg, bounds 0.2-10), APGR (Apgar score, reference 7, bounds 0-10),
+  next observation carried backward (NONMEM's rule for $PK data items).
+Closed form between events: A(t+dt) = A*exp(-k*dt) + R*(1-exp(-k*dt))/k, k = CL/V.
+Assumptions [A]: as version 1 (WT bounds, reference covariates, Apgar timing, illustrative
+  therapies).";
+
+/// The specification shared by every version; `estimates`, the parameter `sources` (CL, V), the
+/// evidence level and the documentation differ.
+fn pheno_spec(
+    version: &'static str,
+    estimates: &Estimates,
+    sources: [&'static str; 2],
+    evidence: &'static str,
+    documentation: &'static str,
+) -> ModelSpec {
+    ModelSpec {
+        id: "pheno",
+        version,
+        description: "Phenobarbital in neonates, one compartment, weight and Apgar covariates \
+                      (NONMEM pheno example)",
+        time_unit: TimeUnit::Hour,
+        states: vec![StateSpec {
+            name: "CENTRAL",
+            unit: "mg",
+        }],
+        parameters: parameters(estimates, sources),
+        covariates: covariates(),
+        outputs: vec![OutputSpec {
+            name: "CP",
+            unit: "mg/L",
+        }],
+        dosing: vec![DoseModifiers::default()],
+        default_dose_compartment: 0,
+        variability: variability(estimates),
+        outcomes: Vec::new(),
+        therapies: therapies(),
+        evidence,
+        documentation,
+    }
+}
+
+fn parameters(
+    estimates: &Estimates,
+    [cl_source, v_source]: [&'static str; 2],
+) -> Vec<ParameterSpec> {
     vec![
         ParameterSpec {
             name: "CL",
             unit: "L/h",
-            typical: THETA_CL,
+            typical: estimates.theta_cl,
             lower: 1e-6,
             upper: 10.0,
-            source: concat!(
-                "Clearance of a 1-kg neonate: THETA1 = 0.00469555 L/h/kg times WT (power effect, \
-                 reference 1 kg). ",
-                pheno_estimates!()
-            ),
+            source: cl_source,
         },
         ParameterSpec {
             name: "V",
             unit: "L",
-            typical: THETA_V * (1.0 + THETA_APGR),
+            typical: estimates.theta_v * (1.0 + estimates.theta_apgr),
             lower: 1e-4,
             upper: 1e3,
-            source: concat!(
-                "Volume of a 1-kg neonate with APGR < 5: THETA2 * (1 + THETA3) = 0.984258 * \
-                 1.15892 L/kg times WT; APGR >= 5 divides it by (1 + THETA3), giving THETA2. ",
-                pheno_estimates!()
-            ),
+            source: v_source,
         },
     ]
 }
@@ -239,38 +382,40 @@ fn covariates() -> Vec<CovariateSpec> {
     ]
 }
 
-fn variability() -> VariabilityModel {
+fn variability(estimates: &Estimates) -> VariabilityModel {
     VariabilityModel {
         random_effects: vec![
             RandomEffect {
-                parameter: PhenoV1::CL,
+                parameter: CL,
                 transform: Transform::LogNormal,
             },
             RandomEffect {
-                parameter: PhenoV1::V,
+                parameter: V,
                 transform: Transform::LogNormal,
             },
         ],
-        omega: vec![OMEGA2_CL, 0.0, 0.0, OMEGA2_V],
+        omega: vec![estimates.omega2_cl, 0.0, 0.0, estimates.omega2_v],
         covariate_effects: vec![
             CovariateEffect::Power {
-                parameter: PhenoV1::CL,
-                covariate: PhenoV1::WT,
+                parameter: CL,
+                covariate: WT,
                 exponent: 1.0,
             },
             CovariateEffect::Power {
-                parameter: PhenoV1::V,
-                covariate: PhenoV1::WT,
+                parameter: V,
+                covariate: WT,
                 exponent: 1.0,
             },
             CovariateEffect::Threshold {
-                parameter: PhenoV1::V,
-                covariate: PhenoV1::APGR,
+                parameter: V,
+                covariate: APGR,
                 threshold: APGR_THRESHOLD,
-                shift: -THETA_APGR / (1.0 + THETA_APGR),
+                shift: -estimates.theta_apgr / (1.0 + estimates.theta_apgr),
             },
         ],
-        residual: vec![ResidualError::Proportional { sd: SIGMA2.sqrt() }],
+        residual: vec![ResidualError::Proportional {
+            sd: estimates.sigma2.sqrt(),
+        }],
     }
 }
 
@@ -291,32 +436,41 @@ fn therapies() -> Vec<TherapySpec> {
     ]
 }
 
-impl Model for PhenoV1 {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
+/// One compartment, shared by every version: `k = CL/V`, output `CP = CENTRAL/V`, exact
+/// propagation between events.
+macro_rules! pheno_model {
+    ($version:ty) => {
+        impl Model for $version {
+            fn spec(&self) -> &ModelSpec {
+                &self.spec
+            }
 
-    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
-        dy[0] = -Self::elimination_rate(p) * y[0];
-    }
+            fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
+                dy[0] = -elimination_rate(p) * y[0];
+            }
 
-    fn outputs(&self, _t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
-        out[0] = y[0] / p[Self::V];
-    }
+            fn outputs(&self, _t: f64, y: &[f64], p: &[f64], out: &mut [f64]) {
+                out[0] = y[0] / p[V];
+            }
 
-    fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
-        let k = Self::elimination_rate(p);
-        let decay = (-k * dt).exp();
-        // (1 − e^(−k·dt))/k, exact also for short intervals.
-        let input_gain = -(-k * dt).exp_m1() / k;
-        y[0] = y[0] * decay + inputs[0] * input_gain;
-        true
-    }
+            fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
+                let k = elimination_rate(p);
+                let decay = (-k * dt).exp();
+                // (1 − e^(−k·dt))/k, exact also for short intervals.
+                let input_gain = -(-k * dt).exp_m1() / k;
+                y[0] = y[0] * decay + inputs[0] * input_gain;
+                true
+            }
 
-    fn is_linear(&self) -> bool {
-        true
-    }
+            fn is_linear(&self) -> bool {
+                true
+            }
+        }
+    };
 }
+
+pheno_model!(PhenoV1);
+pheno_model!(PhenoV2);
 
 #[cfg(test)]
 mod tests {
@@ -336,11 +490,40 @@ mod tests {
         ] {
             population.individual_parameters(&[wt, apgr], &eta, &mut p);
             let low_apgr = if apgr < 5.0 { 1.0 } else { 0.0 };
-            let cl = THETA_CL * wt * eta[0].exp();
-            let v = THETA_V * wt * (1.0 + THETA_APGR * low_apgr) * eta[1].exp();
+            let cl = FOCEI.theta_cl * wt * eta[0].exp();
+            let v = FOCEI.theta_v * wt * (1.0 + FOCEI.theta_apgr * low_apgr) * eta[1].exp();
             assert!((p[0] - cl).abs() <= 1e-14 * cl, "CL {} vs {cl}", p[0]);
             assert!((p[1] - v).abs() <= 1e-14 * v, "V {} vs {v}", p[1]);
         }
+    }
+
+    #[test]
+    fn version_2_has_the_saem_estimates_and_the_same_structure() {
+        // The $PK code of pheno_saem.mod with its final SAEM estimates (pheno_saem.ext, iteration
+        // 1000), written out by hand.
+        let v2 = PhenoV2::new();
+        let population = population_of(&v2).unwrap();
+        let mut p = [0.0; 2];
+        for (wt, apgr, eta) in [(1.4, 7.0, [0.1, -0.2]), (0.9, 4.0, [-0.3, 0.25])] {
+            population.individual_parameters(&[wt, apgr], &eta, &mut p);
+            let low_apgr = if apgr < 5.0 { 1.0 } else { 0.0 };
+            let cl = 0.004_585_03 * wt * eta[0].exp();
+            let v = 0.980_182 * wt * (1.0 + 0.152_386 * low_apgr) * eta[1].exp();
+            assert!((p[0] - cl).abs() <= 1e-14 * cl, "CL {} vs {cl}", p[0]);
+            assert!((p[1] - v).abs() <= 1e-14 * v, "V {} vs {v}", p[1]);
+        }
+        let (s1, s2) = (PhenoV1::new().spec().clone(), v2.spec().clone());
+        assert_eq!(
+            (s1.id, s2.id, s1.version, s2.version),
+            ("pheno", "pheno", "1", "2")
+        );
+        assert_eq!(s1.states.len(), s2.states.len());
+        assert_eq!(s1.covariates.len(), s2.covariates.len());
+        assert_eq!(
+            s2.variability.omega,
+            vec![0.034_378_3, 0.0, 0.0, 0.028_064_2]
+        );
+        assert_ne!(s1.content_hash(), s2.content_hash());
     }
 
     #[test]

@@ -544,7 +544,12 @@ pub fn cox_ph_with_options(
                 candidate[j] = beta[j] + step[j];
             }
             let value = data.evaluate(&candidate, options.ties, &mut work);
-            if value.is_finite() && value >= loglik {
+            // As R's coxfit6: convergence of a full step is checked before a decrease is
+            // treated as overshooting, so a step that changes ℓ by rounding only (large n)
+            // converges instead of being halved.
+            let within_tolerance =
+                halvings == 0 && (value - loglik).abs() <= options.tolerance * value.abs();
+            if value.is_finite() && (value >= loglik || within_tolerance) {
                 break value;
             }
             halvings += 1;

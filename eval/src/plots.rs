@@ -15,6 +15,11 @@
 //! web font, and names the generic `sans-serif` family so any viewer can show it; its layout uses
 //! DejaVu Sans metrics, so it matches the PNG.
 //!
+//! The evaluation report's figures are drawn the same way: PIT histograms
+//! ([`pit_histogram_svg`]), interval coverage against nominal ([`coverage_svg`]), prediction-
+//! corrected VPCs ([`vpc_svg`]), histograms of paired per-patient differences
+//! ([`paired_differences_svg`]) and drift statistics per covariate ([`drift_svg`]).
+//!
 //! Start with [`fan_chart_svg`] and [`km_svg`].
 
 use std::ops::Range;
@@ -137,6 +142,115 @@ pub fn fan_chart_png(chart: &FanChart) -> anyhow::Result<Vec<u8>> {
 /// times decrease, if a finite probability lies outside [0, 1], or if every value is missing.
 pub fn km_svg(plot: &KmPlot) -> anyhow::Result<String> {
     render_svg(&km_figure(plot)?)
+}
+
+/// The reference line of a [`ScatterPlot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceLine {
+    /// `y = x`, with both axes over the same range (observations against predictions).
+    Identity,
+    /// `y = 0` (residuals).
+    Zero,
+}
+
+/// A goodness-of-fit scatter plot: one dot per point over a reference line.
+#[derive(Debug, Clone, Copy)]
+pub struct ScatterPlot<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// X-axis label with its unit, e.g. `Population prediction (mg/L)`.
+    pub x_label: &'a str,
+    /// Y-axis label with its unit, e.g. `Observation (mg/L)`.
+    pub y_label: &'a str,
+    /// X values; NaN marks a missing point.
+    pub x: &'a [f64],
+    /// Y values, one per x value; NaN marks a missing point.
+    pub y: &'a [f64],
+    /// The line drawn under the points.
+    pub reference: ReferenceLine,
+}
+
+/// Renders a scatter plot as a self-contained SVG document.
+///
+/// # Errors
+/// Returns an error if `x` and `y` differ in length or no point has both coordinates finite.
+pub fn scatter_svg(plot: &ScatterPlot) -> anyhow::Result<String> {
+    render_svg(&scatter_figure(plot)?)
+}
+
+fn scatter_figure(plot: &ScatterPlot) -> anyhow::Result<Figure> {
+    ensure!(
+        plot.x.len() == plot.y.len(),
+        "scatter plot '{}': {} x values for {} y values",
+        plot.title,
+        plot.x.len(),
+        plot.y.len()
+    );
+    let points: Vec<(f64, f64)> = plot
+        .x
+        .iter()
+        .zip(plot.y)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| (*x, *y))
+        .collect();
+    ensure!(
+        !points.is_empty(),
+        "scatter plot '{}': nothing to plot, every point is missing",
+        plot.title
+    );
+    let (mut x_extent, mut y_extent) = (Extent::new(), Extent::new());
+    for &(x, y) in &points {
+        x_extent.add(x);
+        y_extent.add(y);
+    }
+    let (x_axis, y_axis, line, line_text) = match plot.reference {
+        ReferenceLine::Identity => {
+            let axis = Axis::linear(
+                x_extent.lo.min(y_extent.lo),
+                x_extent.hi.max(y_extent.hi),
+                0.04,
+                8,
+            );
+            let line = vec![(axis.lo, axis.lo), (axis.hi, axis.hi)];
+            (axis.clone(), axis, line, "y = x")
+        }
+        ReferenceLine::Zero => {
+            y_extent.add(0.0);
+            let x_axis = Axis::linear(x_extent.lo, x_extent.hi, 0.04, 8);
+            let y_axis = Axis::linear(y_extent.lo, y_extent.hi, 0.04, 8);
+            let line = vec![(x_axis.lo, 0.0), (x_axis.hi, 0.0)];
+            (x_axis, y_axis, line, "y = 0")
+        }
+    };
+    let mut shapes = vec![Shape::Line {
+        points: line,
+        colour: KEY_GREY.to_rgba(),
+        width: 1.5,
+    }];
+    shapes.extend(points.into_iter().map(|at| Shape::Dot {
+        at,
+        colour: OBSERVED.mix(0.7),
+        radius: 3.0,
+    }));
+    Ok(Figure {
+        title: plot.title.to_owned(),
+        x_label: plot.x_label.to_owned(),
+        y_label: plot.y_label.to_owned(),
+        x_axis,
+        y_axis,
+        shapes,
+        legend: vec![LegendEntry {
+            swatch: Swatch::Dot,
+            text: "observations".to_owned(),
+        }],
+        key: vec![LegendEntry {
+            swatch: Swatch::Line {
+                colour: KEY_GREY,
+                band: false,
+            },
+            text: line_text.to_owned(),
+        }],
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,6 +807,8 @@ struct Axis {
     log: bool,
     ticks: Vec<f64>,
     format: TickFormat,
+    /// Names of categories at the integer positions 0, 1, …; when present they label the ticks.
+    categories: Vec<String>,
 }
 
 /// The "nice" step (1, 2, 2.5 or 5 × 10^k) closest above `span / target`.
@@ -730,6 +846,7 @@ impl Axis {
             log: false,
             ticks,
             format,
+            categories: Vec::new(),
         }
     }
 
@@ -777,6 +894,7 @@ impl Axis {
             log: false,
             ticks,
             format,
+            categories: Vec::new(),
         }
     }
 
@@ -834,10 +952,18 @@ impl Axis {
             log: true,
             ticks,
             format: TickFormat::Shortest,
+            categories: Vec::new(),
         }
     }
 
     fn label(&self, v: f64) -> String {
+        if !self.categories.is_empty() {
+            return usize::try_from(v.round() as i64)
+                .ok()
+                .and_then(|i| self.categories.get(i))
+                .cloned()
+                .unwrap_or_default();
+        }
         match self.format {
             TickFormat::Fixed(decimals) => format!("{v:.decimals$}"),
             TickFormat::Scientific(decimals) => format!("{v:.decimals$e}"),
@@ -1394,6 +1520,692 @@ where
         }
     }
     Ok("…".to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation plots: PIT histogram, interval coverage, pcVPC, paired differences, drift.
+
+/// One version's PIT histogram: counts of PIT values in equal bins of [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PitSeries {
+    /// Version name, shown in the legend.
+    pub name: String,
+    /// Counts per bin, bin k covering `[k/B, (k+1)/B)`.
+    pub counts: Vec<usize>,
+}
+
+/// PIT histograms of one or more versions, drawn as densities (1 = uniform).
+#[derive(Debug, Clone, Copy)]
+pub struct PitPlot<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// One histogram per version, side by side within each bin.
+    pub series: &'a [PitSeries],
+}
+
+/// Empirical coverage of central prediction intervals against their nominal levels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoverageSeries {
+    /// Version name, shown in the legend.
+    pub name: String,
+    /// Nominal levels, e.g. 0.5, 0.8, 0.9, 0.95.
+    pub levels: Vec<f64>,
+    /// Empirical coverage per level.
+    pub coverage: Vec<f64>,
+    /// Lower CI bound per level (NaN: none).
+    pub lower: Vec<f64>,
+    /// Upper CI bound per level (NaN: none).
+    pub upper: Vec<f64>,
+}
+
+/// A coverage (calibration) plot: empirical against nominal coverage, with the diagonal.
+#[derive(Debug, Clone, Copy)]
+pub struct CoveragePlot<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// One series per version.
+    pub series: &'a [CoverageSeries],
+}
+
+/// A prediction-corrected VPC: per time bin, observed 5th/50th/95th percentiles and the simulated
+/// 95 % interval of each.
+#[derive(Debug, Clone, Copy)]
+pub struct VpcPlot<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// X-axis label with its unit.
+    pub x_label: &'a str,
+    /// Y-axis label with its unit.
+    pub y_label: &'a str,
+    /// Bin times (ascending).
+    pub times: &'a [f64],
+    /// Observed percentiles per bin.
+    pub observed: &'a [[f64; 3]],
+    /// Lower end of the simulated 95 % interval of each percentile, per bin.
+    pub simulated_lower: &'a [[f64; 3]],
+    /// Median of each simulated percentile, per bin.
+    pub simulated_median: &'a [[f64; 3]],
+    /// Upper end of the simulated 95 % interval of each percentile, per bin.
+    pub simulated_upper: &'a [[f64; 3]],
+    /// Logarithmic y axis.
+    pub log_y: bool,
+}
+
+/// A histogram of per-patient paired differences with their mean, its CI and the equivalence
+/// margins.
+#[derive(Debug, Clone, Copy)]
+pub struct DifferencePlot<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// X-axis label with its unit.
+    pub x_label: &'a str,
+    /// Per-patient differences.
+    pub differences: &'a [f64],
+    /// Confidence interval of the mean difference, and what it is (e.g. `90 % t interval`).
+    pub interval: Option<([f64; 2], &'a str)>,
+    /// Equivalence margin δ, drawn at ±δ.
+    pub margin: Option<f64>,
+}
+
+/// A bar chart of one drift statistic per covariate with its two thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftPlot<'a> {
+    /// Title above the plot.
+    pub title: &'a str,
+    /// Y-axis label, e.g. `PSI`.
+    pub y_label: &'a str,
+    /// Covariate names.
+    pub names: &'a [String],
+    /// The statistic per covariate (NaN: not computed).
+    pub values: &'a [f64],
+    /// The moderate threshold, drawn as a line.
+    pub moderate: f64,
+    /// The major threshold, drawn as a line.
+    pub major: f64,
+}
+
+/// Renders PIT histograms as a self-contained SVG document.
+///
+/// # Errors
+/// No series, series with different bin counts, or no PIT value at all.
+pub fn pit_histogram_svg(plot: &PitPlot) -> anyhow::Result<String> {
+    render_svg(&pit_figure(plot)?)
+}
+
+/// Renders a coverage plot as a self-contained SVG document.
+///
+/// # Errors
+/// No series, vectors of different lengths, a level outside (0, 1), or nothing to plot.
+pub fn coverage_svg(plot: &CoveragePlot) -> anyhow::Result<String> {
+    render_svg(&coverage_figure(plot)?)
+}
+
+/// Renders a pcVPC as a self-contained SVG document.
+///
+/// # Errors
+/// No bin, vectors of different lengths, decreasing times, or nothing to plot.
+pub fn vpc_svg(plot: &VpcPlot) -> anyhow::Result<String> {
+    render_svg(&vpc_figure(plot)?)
+}
+
+/// Renders a paired-difference histogram as a self-contained SVG document.
+///
+/// # Errors
+/// No finite difference.
+pub fn paired_differences_svg(plot: &DifferencePlot) -> anyhow::Result<String> {
+    render_svg(&difference_figure(plot)?)
+}
+
+/// Renders a drift bar chart as a self-contained SVG document.
+///
+/// # Errors
+/// No covariate, or names and values of different lengths.
+pub fn drift_svg(plot: &DriftPlot) -> anyhow::Result<String> {
+    render_svg(&drift_figure(plot)?)
+}
+
+/// Opacity of histogram and drift bars.
+const BAR_ALPHA: f64 = 0.75;
+
+/// A filled rectangle from `(x0, y0)` to `(x1, y1)` in data coordinates.
+fn bar(x0: f64, x1: f64, y0: f64, y1: f64, fill: RGBAColor) -> Shape {
+    Shape::Area {
+        points: vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)],
+        fill,
+    }
+}
+
+fn key_line(colour: RGBColor, text: &str) -> LegendEntry {
+    LegendEntry {
+        swatch: Swatch::Line {
+            colour,
+            band: false,
+        },
+        text: text.to_owned(),
+    }
+}
+
+fn pit_figure(plot: &PitPlot) -> anyhow::Result<Figure> {
+    ensure!(
+        !plot.series.is_empty(),
+        "PIT histogram '{}': no versions to plot",
+        plot.title
+    );
+    let n_bins = plot.series[0].counts.len();
+    ensure!(n_bins > 0, "PIT histogram '{}': no bins", plot.title);
+    for series in plot.series {
+        ensure!(
+            series.counts.len() == n_bins,
+            "PIT histogram '{}': version '{}' has {} bins, the first has {n_bins}",
+            plot.title,
+            series.name,
+            series.counts.len()
+        );
+    }
+    let n_series = plot.series.len() as f64;
+    let bin_w = 1.0 / n_bins as f64;
+    let mut shapes = Vec::new();
+    let mut top = 1.0_f64;
+    for (series_idx, series) in plot.series.iter().enumerate() {
+        let total: usize = series.counts.iter().sum();
+        if total == 0 {
+            continue;
+        }
+        let expected = total as f64 / n_bins as f64;
+        let fill = arm_colour(series_idx).mix(BAR_ALPHA);
+        for (k, &count) in series.counts.iter().enumerate() {
+            let density = count as f64 / expected;
+            top = top.max(density);
+            let x0 = k as f64 * bin_w + bin_w * (0.08 + 0.84 * series_idx as f64 / n_series);
+            let x1 = x0 + bin_w * 0.84 / n_series;
+            shapes.push(bar(x0, x1, 0.0, density, fill));
+        }
+    }
+    ensure!(
+        !shapes.is_empty(),
+        "PIT histogram '{}': nothing to plot, every count is zero",
+        plot.title
+    );
+    shapes.push(Shape::Line {
+        points: vec![(0.0, 1.0), (1.0, 1.0)],
+        colour: KEY_GREY.to_rgba(),
+        width: LINE_W,
+    });
+    Ok(Figure {
+        title: plot.title.to_owned(),
+        x_label: "PIT (share of draws below the observation)".to_owned(),
+        y_label: "Density (1 = uniform)".to_owned(),
+        x_axis: Axis::with_ticks(
+            0.0,
+            1.0,
+            (0..=5).map(|i| f64::from(i) / 5.0).collect(),
+            TickFormat::Fixed(1),
+        ),
+        y_axis: Axis::linear(0.0, top * 1.1, 0.0, 6),
+        shapes,
+        legend: plot
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LegendEntry {
+                swatch: Swatch::Band {
+                    colour: arm_colour(i),
+                    alpha: BAR_ALPHA,
+                },
+                text: s.name.clone(),
+            })
+            .collect(),
+        key: vec![key_line(KEY_GREY, "uniform (calibrated)")],
+    })
+}
+
+fn coverage_figure(plot: &CoveragePlot) -> anyhow::Result<Figure> {
+    ensure!(
+        !plot.series.is_empty(),
+        "coverage plot '{}': no versions to plot",
+        plot.title
+    );
+    let mut extent = Extent::new();
+    for series in plot.series {
+        let n = series.levels.len();
+        for (field, values) in [
+            ("coverage", &series.coverage),
+            ("lower", &series.lower),
+            ("upper", &series.upper),
+        ] {
+            check_len("version", &series.name, field, values.len(), n)?;
+        }
+        for (&level, values) in series.levels.iter().zip(
+            series
+                .coverage
+                .iter()
+                .zip(series.lower.iter().zip(&series.upper)),
+        ) {
+            ensure!(
+                level > 0.0 && level < 1.0,
+                "version '{}': level {level} is not in (0, 1)",
+                series.name
+            );
+            extent.add(level);
+            let (c, (l, u)) = values;
+            for v in [*c, *l, *u] {
+                extent.add(v);
+            }
+        }
+    }
+    ensure!(
+        !extent.is_empty(),
+        "coverage plot '{}': nothing to plot",
+        plot.title
+    );
+    let lo = (extent.lo - 0.05).max(0.0);
+    let mut shapes = vec![Shape::Line {
+        points: vec![(lo, lo), (1.0, 1.0)],
+        colour: KEY_GREY.to_rgba(),
+        width: 1.5,
+    }];
+    let n_series = plot.series.len() as f64;
+    for (series_idx, series) in plot.series.iter().enumerate() {
+        let colour = arm_colour(series_idx).to_rgba();
+        // Small horizontal offsets keep the whiskers of several versions apart.
+        let offset = 0.006 * (series_idx as f64 - (n_series - 1.0) / 2.0);
+        let mut points = Vec::new();
+        for (k, &level) in series.levels.iter().enumerate() {
+            let x = level + offset;
+            let (l, u) = (series.lower[k], series.upper[k]);
+            if l.is_finite() && u.is_finite() {
+                shapes.push(Shape::Line {
+                    points: vec![(x, l), (x, u)],
+                    colour: arm_colour(series_idx).mix(0.55),
+                    width: 3.0,
+                });
+            }
+            if series.coverage[k].is_finite() {
+                points.push((x, series.coverage[k]));
+            }
+        }
+        if points.len() > 1 {
+            shapes.push(Shape::Line {
+                points: points.clone(),
+                colour,
+                width: 1.5,
+            });
+        }
+        for at in points {
+            shapes.push(Shape::Dot {
+                at,
+                colour,
+                radius: 4.5,
+            });
+        }
+    }
+    let ticks: Vec<f64> = (0..=10)
+        .map(|i| f64::from(i) / 10.0)
+        .filter(|&t| t >= lo - 1e-9)
+        .collect();
+    Ok(Figure {
+        title: plot.title.to_owned(),
+        x_label: "Nominal coverage of the central interval".to_owned(),
+        y_label: "Observed coverage".to_owned(),
+        x_axis: Axis::with_ticks(lo, 1.02, ticks.clone(), TickFormat::Fixed(1)),
+        y_axis: Axis::with_ticks(lo, 1.02, ticks, TickFormat::Fixed(1)),
+        shapes,
+        legend: plot
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LegendEntry {
+                swatch: Swatch::Line {
+                    colour: arm_colour(i),
+                    band: true,
+                },
+                text: s.name.clone(),
+            })
+            .collect(),
+        key: vec![
+            key_line(KEY_GREY, "ideal (observed = nominal)"),
+            LegendEntry {
+                swatch: Swatch::Band {
+                    colour: KEY_GREY,
+                    alpha: 0.55,
+                },
+                text: "bootstrap 95 % CI".to_owned(),
+            },
+        ],
+    })
+}
+
+fn vpc_figure(plot: &VpcPlot) -> anyhow::Result<Figure> {
+    let n = plot.times.len();
+    ensure!(n > 0, "VPC '{}': no bins to plot", plot.title);
+    for (field, len) in [
+        ("observed", plot.observed.len()),
+        ("simulated_lower", plot.simulated_lower.len()),
+        ("simulated_median", plot.simulated_median.len()),
+        ("simulated_upper", plot.simulated_upper.len()),
+    ] {
+        check_len("VPC", plot.title, field, len, n)?;
+    }
+    check_ascending("VPC", plot.title, plot.times)?;
+    let usable = |v: f64| v.is_finite() && (!plot.log_y || v > 0.0);
+    let mut x_extent = Extent::new();
+    let mut y_extent = Extent::new();
+    for i in 0..n {
+        for k in 0..3 {
+            for v in [
+                plot.observed[i][k],
+                plot.simulated_lower[i][k],
+                plot.simulated_upper[i][k],
+            ] {
+                if usable(v) && plot.times[i].is_finite() {
+                    x_extent.add(plot.times[i]);
+                    y_extent.add(v);
+                }
+            }
+        }
+    }
+    ensure!(
+        !y_extent.is_empty(),
+        "VPC '{}': nothing to plot{}",
+        plot.title,
+        if plot.log_y {
+            " (log axis needs positive values)"
+        } else {
+            ""
+        }
+    );
+    // Percentile k uses colour 0 for the median and colour 1 for the 5th and 95th.
+    let colour_of = |k: usize| if k == 1 { arm_colour(0) } else { arm_colour(1) };
+    let mut shapes = Vec::new();
+    for k in [0, 2, 1] {
+        let fill = colour_of(k).mix(0.22);
+        let ok =
+            |i: usize| usable(plot.simulated_lower[i][k]) && usable(plot.simulated_upper[i][k]);
+        for run in runs(n, ok) {
+            if run.len() == 1 {
+                let i = run.start;
+                shapes.push(Shape::Line {
+                    points: vec![
+                        (plot.times[i], plot.simulated_lower[i][k]),
+                        (plot.times[i], plot.simulated_upper[i][k]),
+                    ],
+                    colour: fill,
+                    width: 14.0,
+                });
+                continue;
+            }
+            let mut points: Vec<(f64, f64)> = run
+                .clone()
+                .map(|i| (plot.times[i], plot.simulated_upper[i][k]))
+                .collect();
+            points.extend(
+                run.rev()
+                    .map(|i| (plot.times[i], plot.simulated_lower[i][k])),
+            );
+            shapes.push(Shape::Area { points, fill });
+        }
+    }
+    for k in [0, 2, 1] {
+        let colour = colour_of(k).to_rgba();
+        let observed: Vec<(f64, f64)> = (0..n)
+            .filter(|&i| usable(plot.observed[i][k]))
+            .map(|i| (plot.times[i], plot.observed[i][k]))
+            .collect();
+        let simulated: Vec<(f64, f64)> = (0..n)
+            .filter(|&i| usable(plot.simulated_median[i][k]))
+            .map(|i| (plot.times[i], plot.simulated_median[i][k]))
+            .collect();
+        if simulated.len() > 1 {
+            shapes.push(Shape::Line {
+                points: simulated,
+                colour: colour_of(k).mix(0.6),
+                width: 1.0,
+            });
+        }
+        if observed.len() > 1 {
+            shapes.push(Shape::Line {
+                points: observed.clone(),
+                colour,
+                width: LINE_W,
+            });
+        }
+        for at in observed {
+            shapes.push(Shape::Dot {
+                at,
+                colour,
+                radius: 3.5,
+            });
+        }
+    }
+    let x_axis = Axis::linear(x_extent.lo, x_extent.hi, 0.04, 8);
+    let y_axis = if plot.log_y {
+        Axis::log(y_extent.lo, y_extent.hi)
+    } else {
+        Axis::linear(y_extent.lo, y_extent.hi, 0.05, 7)
+    };
+    Ok(Figure {
+        title: plot.title.to_owned(),
+        x_label: plot.x_label.to_owned(),
+        y_label: plot.y_label.to_owned(),
+        x_axis,
+        y_axis,
+        shapes,
+        legend: vec![
+            key_line(arm_colour(0), "observed median"),
+            key_line(arm_colour(1), "observed 5th and 95th"),
+        ],
+        key: vec![
+            LegendEntry {
+                swatch: Swatch::Band {
+                    colour: arm_colour(0),
+                    alpha: 0.3,
+                },
+                text: "sim. 95 % CI, median".to_owned(),
+            },
+            LegendEntry {
+                swatch: Swatch::Band {
+                    colour: arm_colour(1),
+                    alpha: 0.3,
+                },
+                text: "sim. 95 % CI, 5th/95th".to_owned(),
+            },
+        ],
+    })
+}
+
+fn difference_figure(plot: &DifferencePlot) -> anyhow::Result<Figure> {
+    let values: Vec<f64> = plot
+        .differences
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    ensure!(
+        !values.is_empty(),
+        "difference plot '{}': no finite difference",
+        plot.title
+    );
+    let mut extent = Extent::new();
+    for &v in &values {
+        extent.add(v);
+    }
+    extent.add(0.0);
+    if let Some(margin) = plot.margin {
+        extent.add(-margin.abs());
+        extent.add(margin.abs());
+    }
+    if let Some(([lo, hi], _)) = plot.interval {
+        extent.add(lo);
+        extent.add(hi);
+    }
+    ensure!(
+        extent.span().is_finite(),
+        "difference plot '{}': the values span more than the floating-point range",
+        plot.title
+    );
+    let span = if extent.span() > 0.0 {
+        extent.span()
+    } else {
+        1.0
+    };
+    let n_bins = ((values.len() as f64).sqrt().ceil() as usize).clamp(5, 30);
+    let (lo, width) = (extent.lo, span / n_bins as f64);
+    let mut counts = vec![0_usize; n_bins];
+    for &v in &values {
+        counts[(((v - lo) / width) as usize).min(n_bins - 1)] += 1;
+    }
+    let top = *counts.iter().max().unwrap_or(&1) as f64;
+    let mut shapes: Vec<Shape> = Vec::new();
+    if let Some(([ci_lo, ci_hi], _)) = plot.interval {
+        shapes.push(bar(ci_lo, ci_hi, 0.0, top * 1.1, arm_colour(0).mix(0.18)));
+    }
+    for (k, &count) in counts.iter().enumerate() {
+        if count > 0 {
+            let x0 = lo + k as f64 * width;
+            shapes.push(bar(
+                x0 + 0.04 * width,
+                x0 + 0.96 * width,
+                0.0,
+                count as f64,
+                arm_colour(0).mix(BAR_ALPHA),
+            ));
+        }
+    }
+    let vertical = |x: f64, colour: RGBColor, width: f64| Shape::Line {
+        points: vec![(x, 0.0), (x, top * 1.1)],
+        colour: colour.to_rgba(),
+        width,
+    };
+    shapes.push(vertical(0.0, KEY_GREY, 1.5));
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    shapes.push(vertical(mean, arm_colour(0), LINE_W));
+    let mut key = vec![
+        key_line(KEY_GREY, "no difference"),
+        key_line(arm_colour(0), "mean difference"),
+    ];
+    if let Some((_, label)) = plot.interval {
+        key.push(LegendEntry {
+            swatch: Swatch::Band {
+                colour: arm_colour(0),
+                alpha: 0.3,
+            },
+            text: label.to_owned(),
+        });
+    }
+    if let Some(margin) = plot.margin {
+        shapes.push(vertical(-margin.abs(), arm_colour(1), LINE_W));
+        shapes.push(vertical(margin.abs(), arm_colour(1), LINE_W));
+        key.push(key_line(arm_colour(1), "equivalence margins"));
+    }
+    Ok(Figure {
+        title: plot.title.to_owned(),
+        x_label: plot.x_label.to_owned(),
+        y_label: "Patients".to_owned(),
+        x_axis: Axis::linear(extent.lo, extent.hi, 0.04, 8),
+        y_axis: Axis::linear(0.0, top * 1.1, 0.0, 6),
+        shapes,
+        legend: vec![LegendEntry {
+            swatch: Swatch::Band {
+                colour: arm_colour(0),
+                alpha: BAR_ALPHA,
+            },
+            text: "patients".to_owned(),
+        }],
+        key,
+    })
+}
+
+fn drift_figure(plot: &DriftPlot) -> anyhow::Result<Figure> {
+    ensure!(
+        !plot.names.is_empty(),
+        "drift plot '{}': no covariates to plot",
+        plot.title
+    );
+    check_len(
+        "drift plot",
+        plot.title,
+        "values",
+        plot.values.len(),
+        plot.names.len(),
+    )?;
+    let top = plot
+        .values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(plot.major, f64::max)
+        * 1.15;
+    let mut shapes = Vec::new();
+    for (i, &v) in plot.values.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let colour = if v >= plot.major {
+            arm_colour(1)
+        } else if v >= plot.moderate {
+            arm_colour(4)
+        } else {
+            arm_colour(2)
+        };
+        let x = i as f64;
+        shapes.push(bar(
+            x - 0.3,
+            x + 0.3,
+            0.0,
+            v.max(0.0),
+            colour.mix(BAR_ALPHA),
+        ));
+    }
+    let n = plot.names.len() as f64;
+    for (threshold, colour) in [(plot.moderate, arm_colour(4)), (plot.major, arm_colour(1))] {
+        shapes.push(Shape::Line {
+            points: vec![(-0.6, threshold), (n - 0.4, threshold)],
+            colour: colour.to_rgba(),
+            width: 1.5,
+        });
+    }
+    let mut x_axis = Axis::with_ticks(
+        -0.6,
+        n - 0.4,
+        (0..plot.names.len()).map(|i| i as f64).collect(),
+        TickFormat::Fixed(0),
+    );
+    x_axis.categories = plot.names.to_vec();
+    Ok(Figure {
+        title: plot.title.to_owned(),
+        x_label: "Covariate".to_owned(),
+        y_label: plot.y_label.to_owned(),
+        x_axis,
+        y_axis: Axis::linear(0.0, top, 0.0, 6),
+        shapes,
+        legend: vec![
+            LegendEntry {
+                swatch: Swatch::Band {
+                    colour: arm_colour(2),
+                    alpha: BAR_ALPHA,
+                },
+                text: "stable".to_owned(),
+            },
+            LegendEntry {
+                swatch: Swatch::Band {
+                    colour: arm_colour(4),
+                    alpha: BAR_ALPHA,
+                },
+                text: "moderate".to_owned(),
+            },
+            LegendEntry {
+                swatch: Swatch::Band {
+                    colour: arm_colour(1),
+                    alpha: BAR_ALPHA,
+                },
+                text: "major".to_owned(),
+            },
+        ],
+        key: vec![
+            key_line(arm_colour(4), &format!("moderate at {}", plot.moderate)),
+            key_line(arm_colour(1), &format!("major at {}", plot.major)),
+        ],
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "benchmarks compile"
 cargo bench -p twin-benches --no-run --locked
 
+step "clinician widget (WebAssembly + headless Chromium)"
+scripts/test-wasm.sh
+
 step "golden files unchanged"
 if ! git diff --exit-code --stat -- twin-models/tests/golden 2>/dev/null; then
     echo "tests changed committed golden files" >&2

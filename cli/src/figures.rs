@@ -8,11 +8,11 @@ use twin_engine::montecarlo::CohortSummary;
 
 use crate::Failure;
 use crate::files::write_atomic;
+use crate::simulate::Study;
+use crate::tables::{survival, wilson};
 use twin_eval::plots::{
     Band, FanChart, KmPlot, Observations, SurvivalCurve, fan_chart_png, fan_chart_svg, km_svg,
 };
-use crate::simulate::Study;
-use crate::tables::{survival, wilson};
 
 /// Display unit for a time axis: long horizons in hours read better in days, long ones in
 /// minutes read better in hours. Returns the divisor from model units and the label.

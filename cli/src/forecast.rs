@@ -81,7 +81,7 @@ struct PosteriorJson<'a> {
 
 /// Runs `twin forecast`.
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let released = twin_models::find(&args.model).map_err(Failure::input)?;
+    let released = crate::registry::resolve_model(&args.model).map_err(Failure::input)?;
     let overrides: Vec<ParameterOverride> = args
         .params
         .iter()

@@ -2,15 +2,19 @@
 //! every number is computed by `twin-engine` and `twin-models`.
 
 mod demo;
+mod eval;
 mod figures;
 mod files;
+mod fit;
 mod forecast;
 mod models;
 mod predict;
 mod progress;
+mod registry;
 mod shard;
 mod simulate;
 mod tables;
+mod trial;
 
 use std::process::ExitCode;
 
@@ -28,6 +32,10 @@ const EXIT_FAILURE: u8 = 1;
     about = "twinsim: digital-twin simulations for medicine"
 )]
 struct Cli {
+    /// Directory of fitted model versions (`<id>@<version>.json`), looked up by `id@version`
+    /// after the released versions; default: $TWIN_MODELS, else ./models.
+    #[arg(long, global = true, value_name = "DIR")]
+    models: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +44,12 @@ struct Cli {
 enum Command {
     /// One built-in therapy comparison per model, with plots, tables and an index.html.
     Demo(demo::Args),
+    /// Re-validate model versions against a validation plan (report.json, report.html), or
+    /// compare two reports with `twin eval diff A B`. Exit code 3 when the verdict is FAIL.
+    Eval(eval::Args),
+    /// Population estimation (FOCE-I or SAEM) on a NONMEM-style dataset: a new model version,
+    /// a fit report with standard errors, diagnostics table and goodness-of-fit plots.
+    Fit(fit::Args),
     /// Individualise a model to one patient and forecast alternative therapies.
     Forecast(forecast::Args),
     /// The model catalogue (id, version, content hash, outputs, therapies, evidence), or one
@@ -47,6 +61,9 @@ enum Command {
     Merge(shard::MergeArgs),
     /// Monte Carlo simulation of a virtual cohort under one or more therapy arms.
     Simulate(simulate::Args),
+    /// Replicate virtual trials of a design file: power, type-I error, bias, RMSE, CI coverage,
+    /// PROCOVA, closed-form and simulated sample sizes, ADaM tables.
+    Trial(trial::Args),
 }
 
 /// Solver tolerance flags shared by the commands that integrate models.
@@ -98,13 +115,17 @@ impl Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    registry::set_models_dir(cli.models);
     let res = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Fit(args) => fit::run(&args),
         Command::Forecast(args) => forecast::run(&args),
         Command::Merge(args) => shard::merge(&args),
         Command::Models(args) => models::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Trial(args) => trial::run(&args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,10 +18,18 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<(), Failure> {
     match &args.describe {
         Some(name) => {
-            let model = twin_models::find(name).map_err(Failure::input)?;
+            let model = crate::registry::resolve_model(name).map_err(Failure::input)?;
             print!("{}", describe(model.as_ref()));
         }
-        None => print!("{}", list(&twin_models::catalogue())),
+        None => {
+            let (fitted, warnings) = crate::registry::fitted_models();
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+            let mut models = twin_models::catalogue();
+            models.extend(fitted);
+            print!("{}", list(&models));
+        }
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ pub struct Args {
 
 /// Runs `twin predict`.
 pub fn run(args: &Args) -> Result<(), Failure> {
-    let model = twin_models::find(&args.model).map_err(Failure::input)?;
+    let model = crate::registry::resolve_model(&args.model).map_err(Failure::input)?;
     let overrides = args
         .params
         .iter()

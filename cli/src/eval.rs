@@ -161,24 +161,7 @@ fn run_plan(plan_path: &Path, out: &Path, threads: Option<usize>) -> Result<(), 
         plan.protocol.draws
     );
     let run = || evaluate(&prepared);
-    let report = match threads {
-        Some(threads) => {
-            #[cfg(feature = "parallel")]
-            {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads.max(1))
-                    .build()
-                    .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
-                pool.install(run)
-            }
-            #[cfg(not(feature = "parallel"))]
-            {
-                let _ = threads;
-                run()
-            }
-        }
-        None => run(),
-    };
+    let report = crate::with_threads(threads, run)?;
     let report = report.map_err(|e| {
         if e.is_bad_input() {
             Failure::input(e)

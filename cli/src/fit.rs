@@ -193,25 +193,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mut on_iteration = |it: &twin_fit::estimate::Iteration| {
         bar.set_position(it.iteration as u64);
     };
-    let mut run = || fit(start.as_ref(), &dataset, &options, &mut on_iteration);
-    let result = match args.threads {
-        Some(threads) => {
-            #[cfg(feature = "parallel")]
-            {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads.max(1))
-                    .build()
-                    .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
-                pool.install(run)
-            }
-            #[cfg(not(feature = "parallel"))]
-            {
-                let _ = threads;
-                run()
-            }
-        }
-        None => run(),
-    };
+    let run = || fit(start.as_ref(), &dataset, &options, &mut on_iteration);
+    let result = crate::with_threads(args.threads, run)?;
     bar.finish_and_clear();
     let result = result.map_err(|e| {
         if e.is_bad_input() {

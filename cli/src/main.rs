@@ -88,6 +88,23 @@ impl SolverArgs {
     }
 }
 
+/// Runs `f` on a pool of `threads` worker threads (`None`: rayon's global pool, all cores).
+/// Results never depend on the number of threads; only the speed does.
+pub fn with_threads<R: Send>(
+    threads: Option<usize>,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R, Failure> {
+    match threads {
+        #[cfg(feature = "parallel")]
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map(|pool| pool.install(f))
+            .map_err(|e| Failure::run(anyhow::anyhow!("starting {threads} threads: {e}"))),
+        _ => Ok(f()),
+    }
+}
+
 /// An error with the exit code it should produce.
 #[derive(Debug)]
 pub struct Failure {

@@ -663,25 +663,8 @@ impl Study<'_> {
                 write_error = Some(e);
             }
         };
-        let mut run = || run_cohort(model, arms, options, &mut on_wave);
-        let summary = match self.threads {
-            Some(threads) => {
-                #[cfg(feature = "parallel")]
-                {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads.max(1))
-                        .build()
-                        .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
-                    pool.install(run)
-                }
-                #[cfg(not(feature = "parallel"))]
-                {
-                    let _ = threads;
-                    run()
-                }
-            }
-            None => run(),
-        };
+        let run = || run_cohort(model, arms, options, &mut on_wave);
+        let summary = crate::with_threads(self.threads, run)?;
         bar.finish_and_clear();
         let summary = match summary {
             Ok(summary) => summary,

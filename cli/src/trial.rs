@@ -107,24 +107,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         design.sample_size = None;
     }
     let compute = || compute(&design, args.adam_replicate);
-    let outputs = match args.threads {
-        Some(threads) => {
-            #[cfg(feature = "parallel")]
-            {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads.max(1))
-                    .build()
-                    .map_err(|e| Failure::run(anyhow!("starting {threads} threads: {e}")))?;
-                pool.install(compute)
-            }
-            #[cfg(not(feature = "parallel"))]
-            {
-                let _ = threads;
-                compute()
-            }
-        }
-        None => compute(),
-    }?;
+    let outputs = crate::with_threads(args.threads, compute)??;
     ensure_dir(&args.out).map_err(Failure::run)?;
     for (name, contents) in &outputs.files {
         write_atomic(&args.out.join(name), contents.as_bytes()).map_err(Failure::run)?;

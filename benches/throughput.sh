@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the tables of benches/README.md: throughput ratios (engine vs a hand-written
 # Dormand–Prince loop, one thread vs all cores) and peak memory of `twin simulate` for 10,000 and
-# 1,000,000 patients. Usage: benches/throughput.sh [N_PATIENTS_FOR_THROUGHPUT]
+# 1,000,000 patients, and FOCE-I fit times (pheno, Oral_1CPT).
+# Usage: benches/throughput.sh [N_PATIENTS_FOR_THROUGHPUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-10000}"
@@ -35,3 +36,24 @@ kib=$(peak_kib target/release/twin simulate --model neutropenia --arm d75=doceta
 end=$(date +%s.%N)
 awk -v p=10000 -v k="$kib" -v s="$start" -v e="$end" \
     'BEGIN { printf "| all cores | %d | %.1f | %.1f |\n", p, k / 1024, e - s }'
+echo
+echo "| twin fit, FOCE-I | subjects | threads | wall (s) | OFV |"
+echo "| --- | --- | --- | --- | --- |"
+fit_row() { # label subjects threads twin-fit-arguments...
+    local label=$1 subjects=$2 threads=$3
+    shift 3
+    start=$(date +%s.%N)
+    ofv=$(target/release/twin fit "$@" --threads "$threads" --out "$tmp/fit-$threads" |
+        sed -n 's/.*OFV \([-0-9.]*\).*/\1/p' | head -1)
+    end=$(date +%s.%N)
+    awk -v l="$label" -v n="$subjects" -v t="$threads" -v s="$start" -v e="$end" -v o="$ofv" \
+        'BEGIN { printf "| %s | %d | %d | %.2f | %s |\n", l, n, t, e - s, o }'
+}
+for threads in 1 2; do
+    fit_row "pheno (real data)" 59 "$threads" --model pheno@1 \
+        --data ../shared/data/pk-datasets/pheno_sd.csv
+done
+for threads in 1 2; do
+    fit_row "Oral_1CPT (simulated)" 120 "$threads" --model pk-1cmt \
+        --data ../shared/data/pk-datasets/Oral_1CPT.csv --init CL=3 --init V=90 --init KA=0.7
+done

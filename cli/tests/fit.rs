@@ -1,7 +1,8 @@
 //! End-to-end tests of `twin fit`: a fit of the phenobarbital data becomes a model version that
-//! `twin simulate`, `twin forecast`, `twin predict` and `twin models` load by `id@version`; the
-//! same fit on 1 and 2 threads gives the same bytes; theophylline's estimates are recorded in its
-//! report; bad input and non-identifiable fits end with clear messages and no output.
+//! `twin simulate`, `twin forecast`, `twin predict`, `twin models` and `twin eval` (a report
+//! against the published version) load by `id@version`; the same fit on 1 and 2 threads gives the
+//! same bytes; theophylline's estimates are recorded in its report; bad input and
+//! non-identifiable fits end with clear messages and no output.
 //!
 //! Reference numbers: NONMEM 7 FOCE-I on `pheno_sd.csv` (Pharmpy's `pheno_real` run, quoted in
 //! issue 4): OFV 586.276 without the n·ln 2π constant.
@@ -201,6 +202,52 @@ fn a_fitted_version_loads_in_every_command_by_id_at_version() {
     let describe = twin(&["models", "--models", models_dir, "--describe", &model]);
     assert_success("twin models --describe", &describe);
     assert!(text(&describe).0.contains("Fitted version of pheno@1"));
+
+    // twin eval: an evaluation report compares the fitted version with the published one (the
+    // pheno example plan, candidate replaced). Reference: pheno@1 holds NONMEM's FOCE-I estimates,
+    // which the fit reproduces (θ within 1e-3 relative), so on the same draws both versions must
+    // forecast alike — mean per-patient CRPS difference far below the 0.5 mg/L equivalence margin.
+    let plan_text = std::fs::read_to_string(format!(
+        "{}/../examples/eval/pheno/plan.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace(
+        "candidate = \"pheno@2\"",
+        &format!("candidate = \"{model}\""),
+    )
+    .replace(
+        "../../../../shared/data/pk-datasets/pheno_sd.csv",
+        &shared_data("pk-datasets/pheno_sd.csv"),
+    );
+    assert!(plan_text.contains(&model));
+    let plan = dir.join("plan.toml");
+    std::fs::write(&plan, plan_text).unwrap();
+    let eval_dir = dir.join("eval");
+    let eval = twin(&[
+        "eval",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--models",
+        models_dir,
+        "--out",
+        eval_dir.to_str().unwrap(),
+    ]);
+    assert_success("twin eval", &eval);
+    assert!(text(&eval).0.starts_with("PASS: "), "{}", text(&eval).0);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval_dir.join("report.json")).unwrap())
+            .unwrap();
+    let body = &report["body"];
+    assert_eq!(body["verdict"]["status"], "PASS");
+    assert_eq!(body["models"][0]["role"], "candidate");
+    assert_eq!(body["models"][0]["version"], version.as_str());
+    assert_eq!(body["models"][1]["version"], "1");
+    let crps_diff = body["comparison"]["paired"]["all"]["crps_diff"]["mean"]
+        .as_f64()
+        .expect("a paired CRPS difference");
+    assert!(crps_diff.abs() < 1e-3, "CRPS difference {crps_diff} mg/L");
+    assert_eq!(body["comparison"]["decision"]["n_flips"], 0);
 
     // An unknown version names the released and fitted ones.
     let missing = twin(&[

@@ -57,7 +57,8 @@ enum Command {
     Models(models::Args),
     /// Deterministic predictions (η = 0) for every row of a NONMEM-style dataset.
     Predict(predict::Args),
-    /// Combine the shards of a sharded `twin simulate` into exactly what one run writes.
+    /// Combine the shards of a sharded `twin simulate` or `twin trial` into exactly what one run
+    /// writes.
     Merge(shard::MergeArgs),
     /// Monte Carlo simulation of a virtual cohort under one or more therapy arms.
     Simulate(simulate::Args),

@@ -1,7 +1,8 @@
 //! Sharded runs (DESIGN.md "Beyond one machine"): `twin simulate --shard i/N` simulates a
 //! contiguous range of the run's patients and writes `shard.json` — a manifest and the shard's
 //! mergeable summary — and `twin merge DIR...` checks the manifests and writes exactly the files
-//! one uninterrupted run writes.
+//! one uninterrupted run writes. `twin trial --shard i/N` does the same for a range of replicate
+//! trials (see `crate::trial`); `twin merge` tells the two kinds apart by the manifest's format.
 //!
 //! Why the bytes match: every random number is keyed by (seed, replicate, patient, purpose), not
 //! by shard or thread, and the summaries are order-independent exactly (exact sums, integer
@@ -9,7 +10,7 @@
 //! `twin merge` then rebuilds the study from the manifest's arguments and writes it with the same
 //! code as `twin simulate`. Trajectory files are concatenated in patient order.
 //!
-//! Patients `0..P` split into `N` ranges `[⌊P·i/N⌋, ⌊P·(i+1)/N⌋)`.
+//! Patients (replicate trials) `0..P` split into `N` ranges `[⌊P·i/N⌋, ⌊P·(i+1)/N⌋)`.
 
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -107,9 +108,10 @@ impl Shard {
         Ok(Some(Self { index, count }))
     }
 
-    /// This shard's patients among `0..total`: `[⌊total·i/N⌋, ⌊total·(i+1)/N⌋)`.
+    /// This shard's items (patients, replicate trials) among `0..total`:
+    /// `[⌊total·i/N⌋, ⌊total·(i+1)/N⌋)`.
     #[must_use]
-    pub fn patients(self, total: u64) -> Range<u64> {
+    pub fn range(self, total: u64) -> Range<u64> {
         let bound = |i: u64| (u128::from(total) * u128::from(i) / u128::from(self.count)) as u64;
         bound(self.index)..bound(self.index + 1)
     }
@@ -155,7 +157,7 @@ fn run_hash(args: &SimulateArgs) -> Result<String, Failure> {
 /// `trajectories.csv` when asked) into `args`' output directory.
 pub fn run_shard(study: &mut Study<'_>, args: &SimulateArgs, shard: Shard) -> Result<(), Failure> {
     let total = args.patients();
-    let range = shard.patients(total);
+    let range = shard.range(total);
     study.options.patients = range.clone();
     let spec = study.model.spec();
     let manifest = Manifest {
@@ -202,54 +204,37 @@ pub struct MergeArgs {
     out: PathBuf,
 }
 
-/// Runs `twin merge`: checks that the shards belong to one run and that each of its shards is
-/// there exactly once, then writes what the single run writes.
-pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
-    let mut partials: Vec<(PathBuf, Partial)> = Vec::new();
-    for dir in &args.dirs {
-        let path = dir.join(SHARD_FILE);
-        if !path.exists() {
-            return Err(Failure::input(anyhow!(
-                "{}: no {SHARD_FILE} (the shard did not finish, or this is not a shard's output \
-                 directory)",
-                dir.display()
-            )));
-        }
-        let text = read_text(&path).map_err(Failure::input)?;
-        let partial: Partial = serde_json::from_str(&text).map_err(|e| {
-            Failure::input(anyhow!(
-                "{}: not a shard file of this program version ({e})",
-                path.display()
-            ))
-        })?;
-        if partial.manifest.format != FORMAT {
-            return Err(Failure::input(anyhow!(
-                "{}: format '{}', expected '{FORMAT}'",
-                path.display(),
-                partial.manifest.format
-            )));
-        }
-        partials.push((dir.clone(), partial));
-    }
-    let (first_dir, first) = &partials[0];
-    let reference = first.manifest.clone();
-    for (dir, partial) in &partials[1..] {
-        let m = &partial.manifest;
-        let differences = [
-            (
-                "program version",
-                &m.program_version,
-                &reference.program_version,
-            ),
-            ("model hash", &m.model_hash, &reference.model_hash),
-            (
-                "run hash (arguments and files)",
-                &m.run_hash,
-                &reference.run_hash,
-            ),
-        ];
-        for (what, theirs, ours) in differences {
-            if theirs != ours {
+/// What `twin merge` checks in every shard's manifest, whatever its kind.
+pub struct ShardIdentity {
+    /// Values every shard of one run shares, `(what, value)`: program version, hashes, seed.
+    pub shared: Vec<(&'static str, String)>,
+    /// The shard.
+    pub shard: Shard,
+    /// Items of the whole run.
+    pub total: u64,
+    /// What the items are ("patients", "replicate trials").
+    pub items: &'static str,
+}
+
+/// Checks that `shards` (directory, partial result) belong to one run and that each of its shards
+/// is there exactly once; returns them in shard order.
+pub fn order_shards<T>(
+    shards: Vec<(PathBuf, T)>,
+    identity: impl Fn(&T) -> ShardIdentity,
+) -> Result<Vec<(PathBuf, T)>, Failure> {
+    let (first_dir, first) = &shards[0];
+    let reference = identity(first);
+    for (dir, partial) in &shards[1..] {
+        let theirs = identity(partial);
+        let count = ("number of shards", theirs.shard.count.to_string());
+        let reference_count = ("number of shards", reference.shard.count.to_string());
+        let pairs = reference
+            .shared
+            .iter()
+            .chain([&reference_count])
+            .zip(theirs.shared.iter().chain([&count]));
+        for ((what, ours), (_, theirs)) in pairs {
+            if ours != theirs {
                 return Err(Failure::input(anyhow!(
                     "{} and {} are shards of different runs: {what} {ours} vs {theirs}",
                     first_dir.display(),
@@ -257,43 +242,27 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
                 )));
             }
         }
-        if m.seed != reference.seed || m.shard.count != reference.shard.count {
-            return Err(Failure::input(anyhow!(
-                "{} and {} are shards of different runs: seed {} vs {}, {} vs {} shards",
-                first_dir.display(),
-                dir.display(),
-                reference.seed,
-                m.seed,
-                reference.shard.count,
-                m.shard.count
-            )));
-        }
     }
     let count = reference.shard.count;
-    let mut by_index: Vec<Option<&(PathBuf, Partial)>> = vec![
-        None;
-        usize::try_from(count).map_err(
-            |_| Failure::input(anyhow!("{count} shards is too many"))
-        )?
-    ];
-    for entry in &partials {
-        let index = entry.1.manifest.shard.index;
+    let mut by_index: Vec<Option<(PathBuf, T)>> = (0..usize::try_from(count)
+        .map_err(|_| Failure::input(anyhow!("{count} shards is too many")))?)
+        .map(|_| None)
+        .collect();
+    for (dir, partial) in shards {
+        let index = identity(&partial).shard.index;
         let slot = by_index
             .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
             .ok_or_else(|| {
-                Failure::input(anyhow!(
-                    "{}: shard index {index} of {count}",
-                    entry.0.display()
-                ))
+                Failure::input(anyhow!("{}: shard index {index} of {count}", dir.display()))
             })?;
-        if let Some(previous) = slot {
+        if let Some((previous, _)) = slot {
             return Err(Failure::input(anyhow!(
                 "shard {index}/{count} is given twice: {} and {}",
-                previous.0.display(),
-                entry.0.display()
+                previous.display(),
+                dir.display()
             )));
         }
-        *slot = Some(entry);
+        *slot = Some((dir, partial));
     }
     let missing: Vec<String> = by_index
         .iter()
@@ -304,10 +273,10 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
                 index: index as u64,
                 count,
             };
-            let range = shard.patients(reference.patients);
+            let range = shard.range(reference.total);
             format!(
-                "{index}/{count} (patients {}..{}; re-run it with --shard {index}/{count})",
-                range.start, range.end
+                "{index}/{count} ({} {}..{}; re-run it with --shard {index}/{count})",
+                reference.items, range.start, range.end
             )
         })
         .collect();
@@ -317,20 +286,116 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
             missing.join(", ")
         )));
     }
-    let ordered: Vec<&(PathBuf, Partial)> = by_index.into_iter().flatten().collect();
+    Ok(by_index.into_iter().flatten().collect())
+}
+
+/// The format tag of a shard file, read before its kind is known.
+#[derive(Deserialize)]
+struct FormatOnly {
+    manifest: FormatTag,
+}
+
+#[derive(Deserialize)]
+struct FormatTag {
+    format: String,
+}
+
+/// Runs `twin merge`: reads every shard file, then merges a simulation's or a trial's shards
+/// (all of one kind) into what the single run writes.
+pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let mut texts: Vec<(PathBuf, String, String)> = Vec::new();
+    for dir in &args.dirs {
+        let path = dir.join(SHARD_FILE);
+        if !path.exists() {
+            return Err(Failure::input(anyhow!(
+                "{}: no {SHARD_FILE} (the shard did not finish, or this is not a shard's output \
+                 directory)",
+                dir.display()
+            )));
+        }
+        let text = read_text(&path).map_err(Failure::input)?;
+        let format = serde_json::from_str::<FormatOnly>(&text)
+            .map_err(|e| {
+                Failure::input(anyhow!(
+                    "{}: not a shard file of this program version ({e})",
+                    path.display()
+                ))
+            })?
+            .manifest
+            .format;
+        if format != FORMAT && format != crate::trial::SHARD_FORMAT {
+            return Err(Failure::input(anyhow!(
+                "{}: format '{format}', expected '{FORMAT}' (twin simulate) or '{}' (twin trial)",
+                path.display(),
+                crate::trial::SHARD_FORMAT
+            )));
+        }
+        if let Some((first, _, first_format)) = texts.first()
+            && *first_format != format
+        {
+            return Err(Failure::input(anyhow!(
+                "{} ({first_format}) and {} ({format}) are shards of different kinds of run",
+                first.display(),
+                dir.display()
+            )));
+        }
+        texts.push((dir.clone(), text, format));
+    }
+    if texts[0].2 == FORMAT {
+        let partials = texts
+            .iter()
+            .map(|(dir, text, _)| Ok((dir.clone(), parse(dir, text)?)))
+            .collect::<Result<Vec<(PathBuf, Partial)>, Failure>>()?;
+        merge_simulation(partials, &args.out)
+    } else {
+        let partials = texts
+            .iter()
+            .map(|(dir, text, _)| Ok((dir.clone(), parse(dir, text)?)))
+            .collect::<Result<Vec<(PathBuf, crate::trial::Partial)>, Failure>>()?;
+        crate::trial::merge(partials, &args.out)
+    }
+}
+
+/// Parses a shard file of a known kind.
+fn parse<T: serde::de::DeserializeOwned>(dir: &Path, text: &str) -> Result<T, Failure> {
+    serde_json::from_str(text).map_err(|e| {
+        Failure::input(anyhow!(
+            "{}: not a shard file of this program version ({e})",
+            dir.join(SHARD_FILE).display()
+        ))
+    })
+}
+
+/// Merges a simulation's shards.
+fn merge_simulation(partials: Vec<(PathBuf, Partial)>, out: &Path) -> Result<(), Failure> {
+    let ordered = order_shards(partials, |p| {
+        let m = &p.manifest;
+        ShardIdentity {
+            shared: vec![
+                ("program version", m.program_version.clone()),
+                ("model hash", m.model_hash.clone()),
+                ("run hash (arguments and files)", m.run_hash.clone()),
+                ("seed", m.seed.to_string()),
+            ],
+            shard: m.shard,
+            total: m.patients,
+            items: "patients",
+        }
+    })?;
+    let reference = ordered[0].1.manifest.clone();
     let mut summary = ordered[0].1.summary.clone();
     for (dir, partial) in &ordered[1..] {
         summary
             .merge(&partial.summary)
             .map_err(|e| Failure::input(anyhow!("{}: {e}", dir.display())))?;
     }
-    let arguments = reference.arguments.with_out(&args.out);
+    let arguments = reference.arguments.with_out(out);
     if run_hash(&arguments)? != reference.run_hash {
         return Err(Failure::input(anyhow!(
             "a file the run reads (an @protocol or @events arm) changed since the shards ran"
         )));
     }
-    ensure_dir(&args.out).map_err(Failure::input)?;
+    ensure_dir(out).map_err(Failure::input)?;
     with_study(&arguments, |study| {
         if study.model.spec().content_hash() != reference.model_hash {
             return Err(Failure::input(anyhow!(
@@ -345,9 +410,9 @@ pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
                 .iter()
                 .map(|(dir, _)| dir.join("trajectories.csv"))
                 .collect();
-            concatenate_csv(&files, &args.out.join("trajectories.csv")).map_err(Failure::run)?;
+            concatenate_csv(&files, &out.join("trajectories.csv")).map_err(Failure::run)?;
         }
-        study.write_summary(&summary, &args.out)
+        study.write_summary(&summary, out)
     })
 }
 

@@ -1,19 +1,27 @@
 //! `twin trial`: replicate virtual trials of a design file, with power, type-I error, bias, RMSE
 //! and CI coverage per analysis, closed-form predictions, a sample-size search and ADaM tables.
+//! `--shard I/N` runs a contiguous range of the replicate trials and writes their results with
+//! a manifest; `twin merge` (crate::shard) writes from the shards exactly what one run writes —
+//! each replicate trial's random numbers are keyed by (seed, replicate, patient), not by shard or
+//! thread, and the summaries are computed serially from the results in replicate order.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::anyhow;
 use indicatif::ProgressBar;
+use serde::{Deserialize, Serialize};
+use twin_engine::model::sha256_hex;
 use twin_trial::design::{Design, Inputs};
-use twin_trial::replicates::{Progress, Trial};
+use twin_trial::replicates::{Progress, ReplicateResult, Trial};
 use twin_trial::summary::{AnalysisSummary, ClosedForm, SampleSizeSearch};
 use twin_trial::{TrialError, adam, report, summary};
 
 use crate::Failure;
 use crate::files::{ensure_dir, read_text, write_atomic};
+use crate::shard::{SHARD_FILE, Shard, ShardIdentity, order_shards};
 
 /// Arguments of `twin trial`.
 #[derive(clap::Args, Debug)]
@@ -26,6 +34,22 @@ pub struct Args {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Run only shard I of N of the replicate trials (`--shard 2/4`; I from 0 to N − 1) and
+    /// write its mergeable per-replicate results with a manifest (`shard.json`); `twin merge`
+    /// combines the shards into exactly the files one run writes
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Number of shards, the index coming from `JOB_COMPLETION_INDEX` (Kubernetes Indexed Job)
+    /// or `SLURM_ARRAY_TASK_ID` (Slurm job array)
+    #[arg(long, value_name = "N")]
+    shards: Option<u64>,
+}
+
+/// The arguments that shape a trial run's results (not where it writes or how many threads).
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct RunArgs {
     /// Number of replicate trials, overriding the design's `trial.replicates`.
     #[arg(long)]
     replicates: Option<u64>,
@@ -35,6 +59,34 @@ pub struct Args {
     /// Replicate trial whose patients are written as ADaM tables (ADSL, ADTTE, ADEFF) and scores.
     #[arg(long, default_value_t = 0)]
     adam_replicate: u64,
+}
+
+/// Format tag of a trial shard's `shard.json`.
+pub const SHARD_FORMAT: &str = "twinsim-trial-shard/1";
+
+/// What a trial shard ran: enough to check that shards belong together and to rebuild the trial.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    program_version: String,
+    /// The design file as the shard was given it (also the `file` of summary.json).
+    design_file: String,
+    /// SHA-256 of the design text and of every file it reads.
+    design_sha256: String,
+    /// `id@version sha256` of the truth model and of the prognostic model, if any.
+    models: Vec<String>,
+    seed: u64,
+    replicates: u64,
+    shard: Shard,
+    replicate_range: [u64; 2],
+    arguments: RunArgs,
+}
+
+/// A trial shard's partial result: its replicate trials' results, in replicate order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Partial {
+    manifest: Manifest,
+    results: Vec<ReplicateResult>,
 }
 
 /// A progress bar per phase on a terminal, nothing when stderr is piped.
@@ -78,16 +130,26 @@ struct Outputs {
     table: String,
 }
 
-/// Runs `twin trial`.
-pub fn run(args: &Args) -> Result<(), Failure> {
-    let text = read_text(&args.design).map_err(Failure::input)?;
-    let base = args
-        .design
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let files = |path: &str| -> Result<String, String> {
-        std::fs::read_to_string(base.join(path)).map_err(|e| e.to_string())
+/// A parsed design with the identity a shard manifest records.
+struct Loaded {
+    design: Design,
+    /// SHA-256 of the design text and of every file it read (path and content hash, in order).
+    sha256: String,
+    /// `id@version sha256` of the truth model and of the prognostic model.
+    models: Vec<String>,
+}
+
+/// Reads and parses the design `path` (named `source` in messages and reports) with `run`'s
+/// overrides.
+fn load(path: &Path, source: &str, run: &RunArgs) -> Result<Loaded, Failure> {
+    let text = read_text(path).map_err(Failure::input)?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = RefCell::new(Vec::new());
+    let files = |name: &str| -> Result<String, String> {
+        let contents = std::fs::read_to_string(base.join(name)).map_err(|e| e.to_string())?;
+        read.borrow_mut()
+            .push(format!("{name}\0{}", sha256_hex(contents.as_bytes())));
+        Ok(contents)
     };
     // Released versions and fitted ones (`--models DIR`, `$TWIN_MODELS`), as every command.
     let models = |name: &str| crate::registry::resolve_model(name).map_err(|e| format!("{e:#}"));
@@ -95,41 +157,194 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         models: &models,
         files: &files,
     };
-    let source = args.design.display().to_string();
-    let mut design = Design::parse(&source, &text, &inputs).map_err(failure)?;
-    if let Some(r) = args.replicates {
+    let mut design = Design::parse(source, &text, &inputs).map_err(failure)?;
+    if let Some(r) = run.replicates {
         if r == 0 {
             return Err(Failure::input(anyhow!("--replicates must be at least 1")));
         }
         design.replicates = r;
     }
-    if args.no_search {
+    if run.no_search {
         design.sample_size = None;
     }
-    let compute = || compute(&design, args.adam_replicate);
-    let outputs = crate::with_threads(args.threads, compute)??;
-    ensure_dir(&args.out).map_err(Failure::run)?;
-    for (name, contents) in &outputs.files {
-        write_atomic(&args.out.join(name), contents.as_bytes()).map_err(Failure::run)?;
+    let mut identity = sha256_hex(text.as_bytes());
+    for file in read.into_inner() {
+        identity.push('\n');
+        identity.push_str(&file);
     }
-    print!("{}", outputs.table);
-    println!(
-        "wrote {} files to {}",
-        outputs.files.len(),
-        args.out.display()
+    let spec = design.truth.spec();
+    let mut model_hashes = vec![format!(
+        "{}@{} {}",
+        spec.id,
+        spec.version,
+        spec.content_hash()
+    )];
+    if let Some(p) = &design.prognostic {
+        let s = p.model.spec();
+        model_hashes.push(format!("{}@{} {}", s.id, s.version, p.sha256));
+    }
+    Ok(Loaded {
+        design,
+        sha256: sha256_hex(identity.as_bytes()),
+        models: model_hashes,
+    })
+}
+
+/// Runs `twin trial`: the whole run, or one shard of its replicate trials.
+pub fn run(args: &Args) -> Result<(), Failure> {
+    let shard = Shard::from_flags(args.shard.as_deref(), args.shards)?;
+    let source = args.design.display().to_string();
+    let loaded = load(&args.design, &source, &args.run)?;
+    let design = &loaded.design;
+    let bars = Bars {
+        current: Mutex::new(None),
+    };
+    let Some(shard) = shard else {
+        let compute = || -> Result<Outputs, Failure> {
+            let trial = Trial::prepare(design, &bars).map_err(failure)?;
+            let results = trial.run(0..design.replicates, &bars).map_err(failure)?;
+            outputs(&trial, &results, args.run.adam_replicate, &bars)
+        };
+        let outputs = crate::with_threads(args.threads, compute)??;
+        return write_outputs(&outputs, &args.out);
+    };
+    let range = shard.range(design.replicates);
+    let compute = || -> Result<Vec<ReplicateResult>, Failure> {
+        let trial = Trial::prepare(design, &bars).map_err(failure)?;
+        trial.run(range.clone(), &bars).map_err(failure)
+    };
+    let results = crate::with_threads(args.threads, compute)??;
+    let partial = Partial {
+        manifest: Manifest {
+            format: SHARD_FORMAT.to_owned(),
+            program_version: env!("CARGO_PKG_VERSION").to_owned(),
+            design_file: source,
+            design_sha256: loaded.sha256.clone(),
+            models: loaded.models.clone(),
+            seed: design.seed,
+            replicates: design.replicates,
+            shard,
+            replicate_range: [range.start, range.end],
+            arguments: args.run.clone(),
+        },
+        results,
+    };
+    let json = serde_json::to_string(&partial)
+        .map_err(|e| Failure::run(anyhow!("serialising the shard: {e}")))?;
+    ensure_dir(&args.out).map_err(Failure::run)?;
+    let path = args.out.join(SHARD_FILE);
+    write_atomic(&path, json.as_bytes()).map_err(Failure::run)?;
+    eprintln!(
+        "shard {}/{}: replicate trials {}..{} written to {}",
+        shard.index,
+        shard.count,
+        range.start,
+        range.end,
+        path.display()
     );
     Ok(())
 }
 
-fn compute(design: &Design, adam_replicate: u64) -> Result<Outputs, Failure> {
+/// Merges the shards of a trial (read by `twin merge`) into the files one run writes: the
+/// replicate results are concatenated in shard order; the design is read again (refused if it,
+/// a file it reads or a model changed) and the parts that are not split into shards — truth and
+/// historical cohorts, the sample-size search, the ADaM replicate — are computed here.
+pub fn merge(partials: Vec<(PathBuf, Partial)>, out: &Path) -> Result<(), Failure> {
+    let ordered = order_shards(partials, |p| {
+        let m = &p.manifest;
+        ShardIdentity {
+            shared: vec![
+                ("program version", m.program_version.clone()),
+                (
+                    "design (file and the files it reads)",
+                    m.design_sha256.clone(),
+                ),
+                ("models", m.models.join(", ")),
+                ("seed", m.seed.to_string()),
+                ("replicate trials", m.replicates.to_string()),
+                (
+                    "arguments",
+                    serde_json::to_string(&m.arguments).unwrap_or_default(),
+                ),
+            ],
+            shard: m.shard,
+            total: m.replicates,
+            items: "replicate trials",
+        }
+    })?;
+    let manifest = ordered[0].1.manifest.clone();
+    let loaded = load(
+        Path::new(&manifest.design_file),
+        &manifest.design_file,
+        &manifest.arguments,
+    )
+    .map_err(|f| {
+        Failure::input(anyhow!(
+            "reading the design the shards ran, {} (relative paths are read from the \
+             directory twin merge runs in): {:#}",
+            manifest.design_file,
+            f.error
+        ))
+    })?;
+    if loaded.sha256 != manifest.design_sha256 {
+        return Err(Failure::input(anyhow!(
+            "{}: the design, or a file it reads, changed since the shards ran",
+            manifest.design_file
+        )));
+    }
+    if loaded.models != manifest.models {
+        return Err(Failure::input(anyhow!(
+            "the design's models are now {}, the shards ran {}",
+            loaded.models.join(", "),
+            manifest.models.join(", ")
+        )));
+    }
+    let mut results = Vec::new();
+    for (dir, partial) in ordered {
+        let [start, end] = partial.manifest.replicate_range;
+        let indices: Vec<u64> = partial.results.iter().map(|r| r.replicate).collect();
+        if indices != (start..end).collect::<Vec<u64>>() {
+            return Err(Failure::input(anyhow!(
+                "{}: the results are not replicate trials {start}..{end}",
+                dir.join(SHARD_FILE).display()
+            )));
+        }
+        results.extend(partial.results);
+    }
+    let design = &loaded.design;
     let bars = Bars {
         current: Mutex::new(None),
     };
-    let trial = Trial::prepare(design, &bars).map_err(failure)?;
-    let results = trial.run(0..design.replicates, &bars).map_err(failure)?;
-    let summaries = summary::summarise(&trial, &results);
-    let closed = summary::closed_form(&trial, &summaries);
-    let search = summary::search_sample_size(&trial, &bars).map_err(failure)?;
+    let compute = || -> Result<Outputs, Failure> {
+        let trial = Trial::prepare(design, &bars).map_err(failure)?;
+        outputs(&trial, &results, manifest.arguments.adam_replicate, &bars)
+    };
+    let outputs = crate::with_threads(None, compute)??;
+    write_outputs(&outputs, out)
+}
+
+/// Writes every output file (each atomically) and prints the table.
+fn write_outputs(outputs: &Outputs, out: &Path) -> Result<(), Failure> {
+    ensure_dir(out).map_err(Failure::run)?;
+    for (name, contents) in &outputs.files {
+        write_atomic(&out.join(name), contents.as_bytes()).map_err(Failure::run)?;
+    }
+    print!("{}", outputs.table);
+    println!("wrote {} files to {}", outputs.files.len(), out.display());
+    Ok(())
+}
+
+/// Everything a run writes, from the prepared trial and the results of every replicate trial.
+fn outputs(
+    trial: &Trial<'_>,
+    results: &[ReplicateResult],
+    adam_replicate: u64,
+    bars: &Bars,
+) -> Result<Outputs, Failure> {
+    let design = trial.design();
+    let summaries = summary::summarise(trial, results);
+    let closed = summary::closed_form(trial, &summaries);
+    let search = summary::search_sample_size(trial, bars).map_err(failure)?;
     let data = trial
         .replicate_data(adam_replicate, design.patients, true)
         .map_err(failure)?;
@@ -140,9 +355,9 @@ fn compute(design: &Design, adam_replicate: u64) -> Result<Outputs, Failure> {
         ),
         (
             "summary.json",
-            report::summary_json(&trial, &results, &summaries, &closed, search.as_ref()),
+            report::summary_json(trial, results, &summaries, &closed, search.as_ref()),
         ),
-        ("replicates.csv", report::replicates_csv(design, &results)),
+        ("replicates.csv", report::replicates_csv(design, results)),
         ("adsl.csv", adam::adsl(design, &data)),
     ];
     if design.endpoints.iter().any(|e| e.is_time_to_event()) {
@@ -158,7 +373,7 @@ fn compute(design: &Design, adam_replicate: u64) -> Result<Outputs, Failure> {
         files.push(("sample_size.csv", report::sample_size_csv(search)));
     }
     Ok(Outputs {
-        table: table(design, &trial, &summaries, &closed, search.as_ref()),
+        table: table(design, trial, &summaries, &closed, search.as_ref()),
         files,
     })
 }

@@ -1,6 +1,7 @@
 //! Sharded `twin simulate` and `twin merge` (issue 9): four shard processes plus a merge write
 //! exactly the bytes of one run; a missing shard is named and re-running it alone completes the
-//! merge; bad shard specifications and shards of different runs are refused.
+//! merge; bad shard specifications and shards of different runs are refused. The same for a
+//! sharded `twin trial`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -178,4 +179,109 @@ fn bad_shard_specifications_and_mixed_runs_are_refused() {
     let out = merge(&[&a, &a], &dir.join("merged"));
     assert!(stderr(&out).contains("given twice"), "{}", stderr(&out));
     assert!(!dir.join("merged").join("summary.csv").exists());
+}
+
+/// The small PROCOVA design of `tests/trial.rs` (prognostic score, time-to-event endpoint,
+/// sample-size search, ADaM tables), 20 replicate trials.
+const TRIAL_DESIGN: &str = include_str!("data/ad-small-trial.toml");
+
+fn trial(design: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec![
+        "trial",
+        design.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    twin(&args, env)
+}
+
+#[test]
+fn a_trial_in_three_shards_and_a_merge_writes_the_bytes_of_one_run() {
+    let dir = scratch("shard_trial");
+    let design = dir.join("design.toml");
+    std::fs::write(&design, TRIAL_DESIGN).unwrap();
+    let single = dir.join("single");
+    let out = trial(&design, &single, &[], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // 20 replicate trials in 3 shards (7 + 6 + 7), the index from a Slurm array.
+    let shards: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("shard{i}"))).collect();
+    for (i, shard_dir) in shards.iter().enumerate() {
+        let index = i.to_string();
+        let out = trial(
+            &design,
+            shard_dir,
+            &["--shards", "3"],
+            &[("SLURM_ARRAY_TASK_ID", &index)],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            files(shard_dir).keys().collect::<Vec<_>>(),
+            ["shard.json"],
+            "a shard writes only its partial result"
+        );
+    }
+    // A shard that never finished is named, with its replicate trials and how to re-run it.
+    let merged = dir.join("merged");
+    let out = merge(&[&shards[2], &shards[0]], &merged);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("missing shard(s) 1/3 (replicate trials 6..13; re-run it with --shard 1/3)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!merged.join("summary.csv").exists());
+    // Simulation and trial shards do not mix.
+    let sim = dir.join("sim");
+    assert!(
+        simulate(&sim, "1", &["--shard", "1/3"], &[])
+            .status
+            .success()
+    );
+    let out = merge(&[&shards[0], &sim, &shards[2]], &merged);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("shards of different kinds of run"),
+        "{}",
+        stderr(&out)
+    );
+    // A different number of replicate trials is a different run.
+    let other = dir.join("other");
+    let out = trial(
+        &design,
+        &other,
+        &["--shard", "1/3", "--replicates", "21"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = merge(&[&shards[0], &other, &shards[2]], &merged);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("different runs"), "{}", stderr(&out));
+
+    let out = merge(&[&shards[2], &shards[0], &shards[1]], &merged);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected = files(&single);
+    let got = files(&merged);
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &expected {
+        assert!(
+            bytes == &got[name],
+            "{name} differs between the single run and the merge"
+        );
+    }
+
+    // A design edited after the shards ran is refused.
+    std::fs::write(&design, TRIAL_DESIGN.replace("seed = 3", "seed = 4")).unwrap();
+    let out = merge(&[&shards[0], &shards[1], &shards[2]], &dir.join("stale"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("changed since the shards ran"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -19,70 +19,8 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// A small Alzheimer's PROCOVA design with a time-to-event secondary endpoint and a sample-size
-/// search, cheap enough for a test.
-const DESIGN: &str = r#"
-[trial]
-name = "AD-SMALL"
-model = "alzheimers@1"
-patients = 40
-replicates = 20
-seed = 3
-truth_patients = 500
-dropout = { probability = 0.2, by = "78w" }
-
-[[cohort.inclusion]]
-variable = "ADAS"
-min = 12
-max = 50
-
-[[arms]]
-name = "placebo"
-regimen = "placebo"
-allocation = 0.5
-control = true
-
-[[arms]]
-name = "dm"
-regimen = "disease-modifying"
-allocation = 0.5
-
-[visits]
-every = "26w"
-until = "78w"
-
-[[endpoints]]
-name = "CHG"
-type = "change"
-output = "ADAS"
-at = "78w"
-
-[[endpoints]]
-name = "DECL4"
-type = "time-to-event"
-outcome = "decline_4pt"
-
-[[analyses]]
-name = "procova"
-endpoint = "CHG"
-method = "procova"
-
-[[analyses]]
-name = "logrank"
-endpoint = "DECL4"
-method = "log-rank"
-
-[prognostic]
-model = "alzheimers@1"
-prior_draws = 50
-simulated_draws = 2
-historical_patients = 100
-
-[sample_size]
-target_power = 0.5
-replicates = 10
-max_patients = 200
-analyses = ["procova"]
-"#;
+/// search, cheap enough for a test (also run sharded by `tests/shard.rs`).
+const DESIGN: &str = include_str!("data/ad-small-trial.toml");
 
 const FILES: [&str; 8] = [
     "summary.csv",

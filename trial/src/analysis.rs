@@ -19,17 +19,22 @@ use crate::linear::{ancova, difference_in_means};
 use crate::survival::{Ties, cox_ph, log_rank};
 
 /// The result of one analysis of one replicate trial under one scenario.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Effect {
     /// Effect estimate (difference, or log hazard ratio).
+    #[serde(with = "crate::exact_f64")]
     pub estimate: f64,
     /// Its standard error.
+    #[serde(with = "crate::exact_f64")]
     pub std_error: f64,
     /// Lower end of the 95 % confidence interval.
+    #[serde(with = "crate::exact_f64")]
     pub ci_lower: f64,
     /// Upper end of the 95 % confidence interval.
+    #[serde(with = "crate::exact_f64")]
     pub ci_upper: f64,
     /// Two-sided p-value.
+    #[serde(with = "crate::exact_f64")]
     pub p_value: f64,
     /// Patients analysed.
     pub n: usize,

@@ -23,6 +23,7 @@ pub mod design;
 pub mod distributions;
 pub mod endpoints;
 pub mod error;
+mod exact_f64;
 pub mod linear;
 pub mod prognostic;
 pub mod replicates;

@@ -131,8 +131,8 @@ pub struct ReplicateData {
 }
 
 /// Results of one replicate trial: per analysis, the effect or the error message, under each
-/// scenario.
-#[derive(Debug, Clone, PartialEq)]
+/// scenario. Serialisable exactly (a shard's partial result; see `twin merge`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReplicateResult {
     /// Replicate index.
     pub replicate: u64,

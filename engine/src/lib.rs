@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod forecast;
+pub mod math;
 pub mod model;
 pub mod montecarlo;
 pub mod nmcsv;

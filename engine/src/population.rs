@@ -6,6 +6,7 @@
 //! 1. `TV_j = θ_j · Π effects_j(c)` (typical value adjusted for covariates, see [`CovariateEffect`]);
 //! 2. `P_j = g_j(TV_j, η_k)` for the random effect `k` on `j` (see [`Transform`]), or `TV_j` if none.
 
+use crate::math;
 use nalgebra::DMatrix;
 
 use crate::error::EngineError;
@@ -27,10 +28,10 @@ impl Transform {
     #[must_use]
     pub fn apply(self, typical: f64, eta: f64) -> f64 {
         match self {
-            Self::LogNormal => typical * eta.exp(),
+            Self::LogNormal => typical * math::exp(eta),
             Self::Logit => {
-                let logit = (typical / (1.0 - typical)).ln();
-                1.0 / (1.0 + (-(logit + eta)).exp())
+                let logit = math::ln(typical / (1.0 - typical));
+                1.0 / (1.0 + math::exp(-(logit + eta)))
             }
             Self::Additive => typical + eta,
         }
@@ -132,7 +133,7 @@ impl CovariateEffect {
                 covariate,
                 exponent,
                 ..
-            } => (covariates[covariate] / references[covariate]).powf(exponent),
+            } => math::pow(covariates[covariate] / references[covariate], exponent),
             Self::Linear {
                 covariate, slope, ..
             } => 1.0 + slope * (covariates[covariate] - references[covariate]),
@@ -140,7 +141,7 @@ impl CovariateEffect {
                 covariate,
                 coefficient,
                 ..
-            } => (coefficient * (covariates[covariate] - references[covariate])).exp(),
+            } => math::exp(coefficient * (covariates[covariate] - references[covariate])),
             Self::PiecewiseLinear {
                 covariate,
                 knot,
@@ -219,8 +220,8 @@ impl ResidualError {
             Self::Combined {
                 additive_sd,
                 proportional_sd,
-            } => f + additive_sd.hypot(proportional_sd * f) * epsilon,
-            Self::Exponential { sd } => f * (sd * epsilon).exp(),
+            } => f + math::hypot(additive_sd, proportional_sd * f) * epsilon,
+            Self::Exponential { sd } => f * math::exp(sd * epsilon),
         }
     }
 }
@@ -481,9 +482,9 @@ mod tests {
         let pop = population(vec![0.09, 0.0, 0.0, 0.04]).unwrap();
         let mut params = [0.0; 2];
         pop.individual_parameters(&[35.0], &[0.1, -0.2], &mut params);
-        let expected_cl = 4.0 * (35.0_f64 / 70.0).powf(0.75) * 0.1_f64.exp();
+        let expected_cl = 4.0 * math::pow(35.0_f64 / 70.0, 0.75) * math::exp(0.1_f64);
         assert!((params[0] - expected_cl).abs() < 1e-12);
-        assert!((params[1] - 70.0 * (-0.2_f64).exp()).abs() < 1e-12);
+        assert!((params[1] - 70.0 * math::exp(-0.2_f64)).abs() < 1e-12);
         // A missing covariate takes its reference value.
         pop.individual_parameters(&[f64::NAN], &[0.0, 0.0], &mut params);
         assert!((params[0] - 4.0).abs() < 1e-12);

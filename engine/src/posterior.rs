@@ -86,6 +86,7 @@
 //! # Ok::<(), twin_engine::EngineError>(())
 //! ```
 
+use crate::math;
 use nalgebra::{DMatrix, DVector};
 
 use crate::error::EngineError;
@@ -263,8 +264,8 @@ impl<'a, M: Model + ?Sized> Individual<'a, M> {
         let omega_lower = nalgebra::Cholesky::new(omega_free)
             .ok_or_else(|| EngineError::invalid("omega", "not positive definite"))?
             .l();
-        let log_det_omega: f64 = 2.0 * (0..m).map(|i| omega_lower[(i, i)].ln()).sum::<f64>();
-        let ln_2pi = (2.0 * std::f64::consts::PI).ln();
+        let log_det_omega: f64 = 2.0 * (0..m).map(|i| math::ln(omega_lower[(i, i)])).sum::<f64>();
+        let ln_2pi = math::ln(2.0 * std::f64::consts::PI);
         let prior_constant = m as f64 * ln_2pi + log_det_omega;
         let likelihood_constant = observations
             .iter()
@@ -763,10 +764,12 @@ fn observation_constant(residual: ResidualError, obs: &Observation) -> f64 {
     if obs.censoring != Censoring::Observed {
         return 0.0;
     }
-    let ln_2pi = (2.0 * std::f64::consts::PI).ln();
+    let ln_2pi = math::ln(2.0 * std::f64::consts::PI);
     match residual {
-        ResidualError::Additive { sd } => ln_2pi + 2.0 * sd.ln(),
-        ResidualError::Exponential { sd } => ln_2pi + 2.0 * sd.ln() + 2.0 * obs.value.ln(),
+        ResidualError::Additive { sd } => ln_2pi + 2.0 * math::ln(sd),
+        ResidualError::Exponential { sd } => {
+            ln_2pi + 2.0 * math::ln(sd) + 2.0 * math::ln(obs.value)
+        }
         ResidualError::Proportional { .. } | ResidualError::Combined { .. } => ln_2pi,
         ResidualError::None => 0.0,
     }
@@ -778,13 +781,13 @@ fn observation_kernel(residual: ResidualError, f: f64, obs: &Observation) -> f64
         if f.is_nan() || f <= 0.0 {
             return f64::INFINITY;
         }
-        let ln_f = f.ln();
+        let ln_f = math::ln(f);
         return match obs.censoring {
             Censoring::Observed => {
-                let r = (obs.value.ln() - ln_f) / sd;
+                let r = (math::ln(obs.value) - ln_f) / sd;
                 r * r
             }
-            Censoring::BelowLimit { limit } => -2.0 * log_normal_cdf((limit.ln() - ln_f) / sd),
+            Censoring::BelowLimit { limit } => -2.0 * log_normal_cdf((math::ln(limit) - ln_f) / sd),
         };
     }
     let (s, varying_log) = match residual {
@@ -793,7 +796,7 @@ fn observation_kernel(residual: ResidualError, f: f64, obs: &Observation) -> f64
         ResidualError::Combined {
             additive_sd,
             proportional_sd,
-        } => (additive_sd.hypot(proportional_sd * f), true),
+        } => (math::hypot(additive_sd, proportional_sd * f), true),
         ResidualError::Exponential { .. } | ResidualError::None => (0.0, false),
     };
     if s.is_nan() || s <= 0.0 {
@@ -802,7 +805,7 @@ fn observation_kernel(residual: ResidualError, f: f64, obs: &Observation) -> f64
     match obs.censoring {
         Censoring::Observed => {
             let r = (obs.value - f) / s;
-            r * r + if varying_log { 2.0 * s.ln() } else { 0.0 }
+            r * r + if varying_log { 2.0 * math::ln(s) } else { 0.0 }
         }
         Censoring::BelowLimit { limit } => -2.0 * log_normal_cdf((limit - f) / s),
     }
@@ -879,7 +882,7 @@ pub fn log_normal_cdf(x: f64) -> f64 {
             num = (num + A[i]) * xsq;
             den = (den + B[i]) * xsq;
         }
-        return (0.5 + x * (num + A[3]) / (den + B[3])).ln();
+        return math::ln(0.5 + x * (num + A[3]) / (den + B[3]));
     }
     // Upper-tail probability of |x| as exp(−y²/2)·ratio, on the log scale.
     let ratio = if y <= 32.0_f64.sqrt() {
@@ -905,11 +908,11 @@ pub fn log_normal_cdf(x: f64) -> f64 {
     // Split y² so that exp(−y²/2) keeps full precision (Cody's `del`).
     let y_sixteenths = (y * 16.0).trunc() / 16.0;
     let del = (y - y_sixteenths) * (y + y_sixteenths);
-    let log_tail = -0.5 * y_sixteenths * y_sixteenths - 0.5 * del + ratio.ln();
+    let log_tail = -0.5 * y_sixteenths * y_sixteenths - 0.5 * del + math::ln(ratio);
     if x < 0.0 {
         log_tail
     } else {
-        (-log_tail.exp()).ln_1p()
+        math::ln_1p(-math::exp(log_tail))
     }
 }
 
@@ -1339,7 +1342,7 @@ struct Minimum {
 
 /// Central finite-difference gradient of `f` at `x` (value `fx`), one-sided where a side fails.
 fn gradient(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64], fx: f64) -> Result<Vec<f64>, String> {
-    let step = f64::EPSILON.cbrt();
+    let step = math::cbrt(f64::EPSILON);
     let mut probe = x.to_vec();
     let mut g = vec![0.0; x.len()];
     for i in 0..x.len() {
@@ -1593,7 +1596,7 @@ impl ImportanceDiagnostics {
     /// `min(1 − 1/log₁₀ S, 0.7)` for `S` proposals (Vehtari et al. 2024).
     #[must_use]
     pub fn pareto_k_threshold(&self) -> f64 {
-        (1.0 - 1.0 / (self.n_proposals as f64).log10()).min(0.7)
+        (1.0 - 1.0 / math::log10(self.n_proposals as f64)).min(0.7)
     }
 
     /// Whether k̂ is below its threshold (exact draws are reliable).
@@ -1700,10 +1703,10 @@ pub fn sample_posterior<M: Model + ?Sized>(
         for v in g.iter_mut() {
             *v = stream.normal();
         }
-        let chi_square = -2.0 * (stream.uniform().ln() + stream.uniform().ln());
+        let chi_square = -2.0 * (math::ln(stream.uniform()) + math::ln(stream.uniform()));
         let delta = &g * (nu / chi_square).sqrt();
         let z = &z_map + &chol * &delta;
-        let log_q = -0.5 * (nu + m as f64) * (delta.norm_squared() / nu).ln_1p();
+        let log_q = -0.5 * (nu + m as f64) * math::ln_1p(delta.norm_squared() / nu);
         let kernel = individual.kernel_z(z.as_slice());
         if kernel.is_finite() {
             log_weights[i] = -0.5 * kernel - log_q;
@@ -1727,7 +1730,7 @@ pub fn sample_posterior<M: Model + ?Sized>(
         .fold(f64::NEG_INFINITY, f64::max);
     let mut weights: Vec<f64> = log_weights
         .iter()
-        .map(|lw| (lw - max_log_weight).exp())
+        .map(|lw| math::exp(lw - max_log_weight))
         .collect();
     let total: f64 = weights.iter().sum();
     for w in &mut weights {
@@ -1871,10 +1874,10 @@ fn pareto_k_hat(log_weights: &[f64]) -> Option<f64> {
     }
     sorted.sort_by(f64::total_cmp);
     let max = sorted[s - 1];
-    let cutoff = (sorted[s - tail_len - 1] - max).exp();
+    let cutoff = math::exp(sorted[s - tail_len - 1] - max);
     let exceedances: Vec<f64> = sorted[s - tail_len..]
         .iter()
-        .map(|lw| (lw - max).exp() - cutoff)
+        .map(|lw| math::exp(lw - max) - cutoff)
         .collect();
     if exceedances.iter().all(|x| *x <= 0.0) {
         return None;
@@ -1900,15 +1903,15 @@ fn generalised_pareto_shape(x: &[f64]) -> f64 {
     let profile: Vec<f64> = theta
         .iter()
         .map(|&t| {
-            let k = x.iter().map(|v| (-t * v).ln_1p()).sum::<f64>() / n_f;
-            n_f * ((-t / k).ln() - k - 1.0)
+            let k = x.iter().map(|v| math::ln_1p(-t * v)).sum::<f64>() / n_f;
+            n_f * (math::ln(-t / k) - k - 1.0)
         })
         .collect();
     let max = profile.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = profile.iter().map(|l| (l - max).exp()).collect();
+    let weights: Vec<f64> = profile.iter().map(|l| math::exp(l - max)).collect();
     let total: f64 = weights.iter().sum();
     let theta_hat: f64 = theta.iter().zip(&weights).map(|(t, w)| t * w).sum::<f64>() / total;
-    let k = x.iter().map(|v| (-theta_hat * v).ln_1p()).sum::<f64>() / n_f;
+    let k = x.iter().map(|v| math::ln_1p(-theta_hat * v)).sum::<f64>() / n_f;
     let k = if k.is_nan() { f64::INFINITY } else { k };
     (k * n_f + 10.0 * 0.5) / (n_f + 10.0)
 }
@@ -2022,7 +2025,7 @@ mod tests {
             out[0] = if self.nan_output { f64::NAN } else { y[0] };
         }
         fn advance_exact(&self, p: &[f64], y: &mut [f64], _inputs: &[f64], dt: f64) -> bool {
-            y[0] *= (-p[0] * dt).exp();
+            y[0] *= math::exp(-p[0] * dt);
             true
         }
     }
@@ -2076,8 +2079,8 @@ mod tests {
         )
         .unwrap();
         let predictions = [
-            100.0 * (-0.2_f64).exp(),
-            100.0 * (-0.3_f64).exp() * (-0.4_f64).exp(),
+            100.0 * math::exp(-0.2_f64),
+            100.0 * math::exp(-0.3_f64) * math::exp(-0.4_f64),
         ];
         let expected: f64 = predictions
             .iter()
@@ -2088,7 +2091,7 @@ mod tests {
         assert!((got - expected).abs() < 1e-10, "{got} vs {expected}");
         // The prior at η = 0.3: −½(ln 2π + ln ω² + η²/ω²).
         let prior = individual.log_prior(&[0.3]).unwrap();
-        let want = -0.5 * (LN_2PI + 0.09_f64.ln() + 1.0);
+        let want = -0.5 * (LN_2PI + math::ln(0.09_f64) + 1.0);
         assert!((prior - want).abs() < 1e-12, "{prior} vs {want}");
     }
 
@@ -2099,7 +2102,7 @@ mod tests {
         // (scipy.stats.norm.logcdf).
         let model = Decay::new(ResidualError::Exponential { sd: 0.5 });
         let population = population_of(&model).unwrap();
-        let f = 100.0 * (-0.2_f64).exp();
+        let f = 100.0 * math::exp(-0.2_f64);
         let observed =
             parse_dataset("e.csv", "ID,TIME,AMT,DV,WT\n1,0,100,.,1\n1,2,0,70,1\n").unwrap();
         let mut individual = Individual::new(
@@ -2110,8 +2113,8 @@ mod tests {
             &IndividualOptions::default(),
         )
         .unwrap();
-        let r = (70.0_f64.ln() - f.ln()) / 0.5;
-        let want = -0.5 * LN_2PI - 0.5_f64.ln() - 70.0_f64.ln() - 0.5 * r * r;
+        let r = (math::ln(70.0_f64) - math::ln(f)) / 0.5;
+        let want = -0.5 * LN_2PI - math::ln(0.5_f64) - math::ln(70.0_f64) - 0.5 * r * r;
         let got = individual.log_likelihood(&[0.0]).unwrap();
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
         let censored = parse_dataset(
@@ -2168,7 +2171,8 @@ mod tests {
     #[test]
     fn bfgs_finds_the_rosenbrock_minimum() {
         // f = (1 − x)² + 100(y − x²)², minimum 0 at (1, 1), from the classic start (−1.2, 1).
-        let mut f = |x: &[f64]| (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2);
+        let mut f =
+            |x: &[f64]| math::powi(1.0 - x[0], 2) + 100.0 * math::powi(x[1] - x[0] * x[0], 2);
         let options = MapOptions {
             gradient_tolerance: 1e-7,
             ..MapOptions::default()
@@ -2209,13 +2213,15 @@ mod tests {
             let log_weights: Vec<f64> = (0..20_000)
                 .map(|_| {
                     let u = stream.uniform();
-                    ((u.powf(-xi) - 1.0) / xi).ln()
+                    math::ln((math::pow(u, -xi) - 1.0) / xi)
                 })
                 .collect();
             let k = pareto_k_hat(&log_weights).unwrap();
             assert!((k - xi).abs() < 0.1, "ξ = {xi}: k̂ = {k}");
         }
-        let flat: Vec<f64> = (1..=4000).map(|i| (f64::from(i) / 4000.0).ln()).collect();
+        let flat: Vec<f64> = (1..=4000)
+            .map(|i| math::ln(f64::from(i) / 4000.0))
+            .collect();
         assert!(pareto_k_hat(&flat).unwrap() < 0.5);
     }
 

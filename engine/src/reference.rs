@@ -1,9 +1,11 @@
 //! Problems with closed-form solutions, shared by solver tests and benchmarks.
 
+use crate::math;
+
 /// `y(t) = y0 · e^(−k·t)`: solution of `dy/dt = −k·y`.
 #[must_use]
 pub fn exponential_decay(y0: f64, k_per_time: f64, t: f64) -> f64 {
-    y0 * (-k_per_time * t).exp()
+    y0 * math::exp(-k_per_time * t)
 }
 
 /// One-compartment first-order absorption after a single oral dose (MODELS.md §6.1):
@@ -18,5 +20,5 @@ pub fn one_compartment_oral(
     t: f64,
 ) -> f64 {
     let k = cl / v;
-    bioavailability * dose * ka / (v * (ka - k)) * ((-k * t).exp() - (-ka * t).exp())
+    bioavailability * dose * ka / (v * (ka - k)) * (math::exp(-k * t) - math::exp(-ka * t))
 }

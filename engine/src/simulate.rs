@@ -1035,6 +1035,7 @@ pub fn simulate_records<M: Model + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math;
     use crate::model::{DoseModifiers, ModelSpec, OutputSpec, ParameterSpec, StateSpec, TimeUnit};
     use crate::population::VariabilityModel;
     use crate::records::Evid;
@@ -1134,7 +1135,7 @@ mod tests {
             let expected: f64 = (0..3)
                 .map(|n| f64::from(n) * 12.0 + lag)
                 .filter(|&td| td <= t)
-                .map(|td| f * 100.0 * (-k * (t - td)).exp())
+                .map(|td| f * 100.0 * math::exp(-k * (t - td)))
                 .sum();
             assert!(
                 close(out[i + 1], expected),
@@ -1214,11 +1215,11 @@ mod tests {
             Record::output_time(5.0),
         ];
         let out = run(&records, &[k, 1.0, 0.0]);
-        let during = 50.0 / k * (1.0 - (-k * 1.0_f64).exp());
-        let at_end = 50.0 / k * (1.0 - (-k * 2.0_f64).exp());
+        let during = 50.0 / k * (1.0 - math::exp(-k * 1.0_f64));
+        let at_end = 50.0 / k * (1.0 - math::exp(-k * 2.0_f64));
         assert!(close(out[1], during));
         assert!(close(out[2], at_end));
-        assert!(close(out[3], at_end * (-k * 3.0_f64).exp()));
+        assert!(close(out[3], at_end * math::exp(-k * 3.0_f64)));
     }
 
     #[test]
@@ -1233,7 +1234,7 @@ mod tests {
         let records = vec![dose, Record::output_time(3.0), Record::output_time(11.0)];
         let out = run(&records, &[k, 1.0, 0.0]);
         for (row, t) in [(0, 0.0), (1, 3.0), (2, 11.0)] {
-            let expected = 100.0 * (-k * t).exp() / (1.0 - (-k * tau).exp());
+            let expected = 100.0 * math::exp(-k * t) / (1.0 - math::exp(-k * tau));
             assert!(
                 close(out[row], expected),
                 "t = {t}: {} vs {expected}",

@@ -28,6 +28,8 @@
 //! exponentials and `n` small matrix–vector products, cheap enough to evaluate at every stage of
 //! an ODE step (see [`crate::model::Model::linear_head`]).
 
+use crate::math;
+
 /// Largest block [`Spectrum`] handles.
 pub const MAX_BLOCK: usize = 3;
 
@@ -186,7 +188,7 @@ impl Trajectory {
             // One exponential per mode, each quantity from the form without cancellation:
             // φ(λ, t) = (1 − e^(−z))/λ via expm1 for small z (continuous at z = 0: φ = t).
             let (decay, phi) = if z.abs() < 1.0 {
-                let decay_minus_one = (-z).exp_m1();
+                let decay_minus_one = math::exp_m1(-z);
                 let phi = if z.abs() > 1e-300 {
                     -decay_minus_one / lambda
                 } else {
@@ -194,7 +196,7 @@ impl Trajectory {
                 };
                 (1.0 + decay_minus_one, phi)
             } else {
-                let decay = (-z).exp();
+                let decay = math::exp(-z);
                 (decay, (1.0 - decay) / lambda)
             };
             let start = &self.from_start[mode];
@@ -218,7 +220,7 @@ fn eigenvalues(b: &BlockMatrix, n: usize) -> Option<[f64; MAX_BLOCK]> {
     match n {
         1 => Some([b[0][0], 0.0, 0.0]),
         2 => {
-            let discriminant = (b[0][0] - b[1][1]).powi(2) + 4.0 * b[0][1] * b[1][0];
+            let discriminant = math::powi(b[0][0] - b[1][1], 2) + 4.0 * b[0][1] * b[1][0];
             if discriminant < 0.0 {
                 return None;
             }
@@ -246,22 +248,22 @@ fn cubic_eigenvalues(b: &BlockMatrix) -> Option<[f64; MAX_BLOCK]> {
         - b[0][1] * (b[1][0] * b[2][2] - b[1][2] * b[2][0])
         + b[0][2] * (b[1][0] * b[2][1] - b[1][1] * b[2][0]);
     let p = a1 - a2 * a2 / 3.0;
-    let q = 2.0 * a2.powi(3) / 27.0 - a1 * a2 / 3.0 + a0;
+    let q = 2.0 * math::powi(a2, 3) / 27.0 - a1 * a2 / 3.0 + a0;
     // Three distinct real roots need p < 0; p ≥ 0 means a triple root or complex roots.
     if p >= 0.0 || !p.is_finite() || !q.is_finite() {
         return None;
     }
-    let r1 = (-p.powi(3) / 27.0).sqrt();
+    let r1 = (-math::powi(p, 3) / 27.0).sqrt();
     let cosine = -q / (2.0 * r1);
     if !(-1.0..=1.0).contains(&cosine) && (cosine.abs() - 1.0) > 1e-12 {
         return None;
     }
-    let phi = cosine.clamp(-1.0, 1.0).acos() / 3.0;
-    let r2 = 2.0 * r1.cbrt();
+    let phi = math::acos(cosine.clamp(-1.0, 1.0)) / 3.0;
+    let r2 = 2.0 * math::cbrt(r1);
     let mut lambda = [0.0; MAX_BLOCK];
     for (root_idx, slot) in lambda.iter_mut().enumerate() {
         let angle = phi + 2.0 * std::f64::consts::PI * root_idx as f64 / 3.0;
-        let root = a2 / 3.0 - r2 * angle.cos();
+        let root = a2 / 3.0 - r2 * math::cos(angle);
         // One Newton step on the unreduced cubic removes most of the rounding error of the
         // trigonometric form, which matters for the small root at long times.
         let value = ((root - a2) * root + a1) * root - a0;
@@ -391,7 +393,7 @@ mod tests {
         let one = Spectrum::of_matrix(&[[k, 0.0, 0.0], [0.0; 3], [0.0; 3]], 1).expect("1x1");
         let mut x = [0.0];
         one.advance(&[10.0], &[2.0], 4.0, &mut x);
-        let expected = 10.0 * (-1.2_f64).exp() + 2.0 * (1.0 - (-1.2_f64).exp()) / k;
+        let expected = 10.0 * math::exp(-1.2_f64) + 2.0 * (1.0 - math::exp(-1.2_f64)) / k;
         assert!((x[0] - expected).abs() < 1e-13 * expected);
         // Two compartments, bolus into the central one: A_c(t) = D·Σ (k21 − λ_i)/(λ_j − λ_i)·e^(−λ_i t)
         // (Gibaldi & Perrier, Pharmacokinetics, 2nd ed., eq. 2.12).
@@ -401,8 +403,8 @@ mod tests {
         let [alpha, beta] = [two.rates()[0], two.rates()[1]];
         let t = 3.0;
         let expected = 100.0
-            * ((k21 - alpha) / (beta - alpha) * (-alpha * t).exp()
-                + (k21 - beta) / (alpha - beta) * (-beta * t).exp());
+            * ((k21 - alpha) / (beta - alpha) * math::exp(-alpha * t)
+                + (k21 - beta) / (alpha - beta) * math::exp(-beta * t));
         let mut x = [0.0; 2];
         two.advance(&[100.0, 0.0], &[0.0, 0.0], t, &mut x);
         assert!(

@@ -1233,6 +1233,7 @@ fn square_rounding_error(x: f64, square: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::math;
     use proptest::prelude::*;
 
     /// SplitMix64, a small deterministic generator for test inputs.
@@ -1253,7 +1254,8 @@ mod tests {
         }
 
         fn normal(&mut self) -> f64 {
-            (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
+            (-2.0 * math::ln(self.uniform())).sqrt()
+                * math::cos(std::f64::consts::TAU * self.uniform())
         }
 
         fn below(&mut self, n: usize) -> usize {
@@ -1481,7 +1483,7 @@ mod tests {
     fn sketch_quantiles_of_log_normal_values_are_within_alpha() {
         let mut rng = SplitMix(42);
         let values: Vec<f64> = (0..100_000)
-            .map(|_| (1.0 + 0.8 * rng.normal()).exp())
+            .map(|_| math::exp(1.0 + 0.8 * rng.normal()))
             .collect();
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
@@ -1513,8 +1515,8 @@ mod tests {
                 0 => 0.0,
                 1 => -0.0,
                 2 => 1e-13 * rng.normal(),
-                3 => -(3.0 * rng.normal()).exp(),
-                _ => (3.0 * rng.normal()).exp(),
+                3 => -math::exp(3.0 * rng.normal()),
+                _ => math::exp(3.0 * rng.normal()),
             })
             .collect();
         let mut sorted = values.clone();
@@ -1537,7 +1539,7 @@ mod tests {
     fn sketch_merge_of_partitions_equals_sequential_addition() {
         let mut rng = SplitMix(3);
         let values: Vec<f64> = (0..5_000)
-            .map(|_| rng.normal() * (4.0 * rng.normal()).exp())
+            .map(|_| rng.normal() * math::exp(4.0 * rng.normal()))
             .collect();
         let sequential = sketch_of(1e-3, &values);
         for seed in 0..5 {
@@ -1646,7 +1648,7 @@ mod tests {
         let mean = 1e6 + offset_mean;
         let sd = (offsets
             .iter()
-            .map(|d| (d - offset_mean).powi(2))
+            .map(|d| math::powi(d - offset_mean, 2))
             .sum::<f64>()
             / (n - 1.0))
             .sqrt();
@@ -1701,7 +1703,7 @@ mod tests {
     #[test]
     fn sketch_at_the_smallest_alpha_is_within_alpha() {
         let mut rng = SplitMix(5);
-        let values: Vec<f64> = (0..20_000).map(|_| (2.0 * rng.normal()).exp()).collect();
+        let values: Vec<f64> = (0..20_000).map(|_| math::exp(2.0 * rng.normal())).collect();
         let mut sorted = values.clone();
         sorted.sort_by(f64::total_cmp);
         let sketch = sketch_of(MIN_RELATIVE_ACCURACY, &values);
@@ -1729,7 +1731,7 @@ mod tests {
             Just(0.0),
             (-1e3..1e3_f64),
             (-300.0..300.0_f64, any::<bool>()).prop_map(|(log10, negative)| {
-                let x = 10.0_f64.powf(log10);
+                let x = math::pow(10.0_f64, log10);
                 if negative { -x } else { x }
             }),
         ]

@@ -52,6 +52,7 @@
 //! --with-error` applies is an additive approximation, SD 3.59 points (the beta SD at the typical
 //! 1-year value, MODELS.md §3 \[D\]), \[A\] assumed.
 
+use twin_engine::math;
 use twin_engine::model::{
     CovariateSpec, DoseModifiers, Interpolation, Model, ModelSpec, OutcomeKind, OutcomeSpec,
     OutputSpec, ParameterSpec, StateSpec, TherapySpec, TimeUnit,
@@ -231,7 +232,7 @@ impl ConradoAdasCogV1 {
         };
         // A solver trial step may overshoot slightly below zero; μ^s is only defined for μ ≥ 0.
         let mu = (y[DISEASE] / ADAS_MAX).max(0.0);
-        dy[DISEASE] = slope_per_day * slowing * y[DISEASE] * (1.0 - mu.powf(p[SHAPE]));
+        dy[DISEASE] = slope_per_day * slowing * y[DISEASE] * (1.0 - math::pow(mu, p[SHAPE]));
         dy[SYMPTOMATIC] = 0.0;
         dy[DISEASE_MODIFYING] = 0.0;
         let target = if on_symptomatic { p[E_SYM] } else { 0.0 };
@@ -349,7 +350,7 @@ pub fn sample_gamma(shape: f64, stream: &mut RandomStream) -> f64 {
     }
     if shape < 1.0 {
         let boosted = sample_gamma(shape + 1.0, stream);
-        return boosted * stream.uniform().powf(1.0 / shape);
+        return boosted * math::pow(stream.uniform(), 1.0 / shape);
     }
     let d = shape - 1.0 / 3.0;
     let c = 1.0 / (9.0 * d).sqrt();
@@ -362,7 +363,9 @@ pub fn sample_gamma(shape: f64, stream: &mut RandomStream) -> f64 {
         let v = v * v * v;
         let u = stream.uniform();
         // Squeeze first (cheap), then the exact acceptance test.
-        if u < 1.0 - 0.0331 * z.powi(4) || u.ln() < 0.5 * z * z + d * (1.0 - v + v.ln()) {
+        if u < 1.0 - 0.0331 * math::powi(z, 4)
+            || math::ln(u) < 0.5 * z * z + d * (1.0 - v + math::ln(v))
+        {
             return d * v;
         }
     }

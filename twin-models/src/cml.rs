@@ -84,6 +84,7 @@
 //! model or fit to data: every virtual patient is the same deterministic patient. The full list of
 //! assumptions is in [`DOCUMENTATION`], which `twin models --describe` prints.
 
+use twin_engine::math;
 use twin_engine::model::{
     DoseModifiers, Model, ModelSpec, OutcomeKind, OutcomeSpec, OutputSpec, ParameterSpec,
     StateSpec, TherapySpec, TimeUnit,
@@ -476,7 +477,7 @@ impl Model for MichorImatinibV1 {
     fn outputs(&self, _t: f64, y: &[f64], _p: &[f64], out: &mut [f64]) {
         let ratio = Self::ratio(y);
         out[BCR_ABL_RATIO] = ratio;
-        out[LOG10_RATIO] = ratio.log10();
+        out[LOG10_RATIO] = math::log10(ratio);
         out[RESISTANT_CELLS] = y[Z0..=Z3].iter().sum();
         out[LEUKAEMIC_CELLS] = y[Y0..=Y3].iter().sum::<f64>() + out[RESISTANT_CELLS];
     }
@@ -582,8 +583,8 @@ fn log_interpolate(times: &[f64], value: impl Fn(usize) -> f64, t: f64) -> f64 {
         return f64::NAN;
     }
     let (t0, t1) = (times[after - 1], times[after]);
-    let (l0, l1) = (value(after - 1).ln(), value(after).ln());
-    (l0 + (l1 - l0) * (t - t0) / (t1 - t0)).exp()
+    let (l0, l1) = (math::ln(value(after - 1)), math::ln(value(after)));
+    math::exp(l0 + (l1 - l0) * (t - t0) / (t1 - t0))
 }
 
 fn states() -> Vec<StateSpec> {
@@ -853,7 +854,7 @@ mod tests {
                     .filter(|&(m, _)| m != i)
                     .map(|(_, &mm)| mi - mm)
                     .product();
-                (mi * t).exp() / denominator
+                math::exp(mi * t) / denominator
             })
             .sum()
     }
@@ -890,7 +891,7 @@ mod tests {
             if k > 0 {
                 factorial *= k as f64;
             }
-            let want = t.powi(k as i32) * (-0.05 * t).exp() / factorial;
+            let want = math::powi(t, k as i32) * math::exp(-0.05 * t) / factorial;
             assert!(
                 (row[0] - want).abs() <= 1e-13 * want,
                 "k = {k}: {} vs {want}",

@@ -74,6 +74,7 @@
 //! assert!((cp[0] - expected).abs() < 1e-12 * expected);
 //! ```
 
+use twin_engine::math;
 use twin_engine::model::{
     CovariateSpec, DoseModifiers, Interpolation, Model, ModelSpec, OutputSpec, ParameterSpec,
     StateSpec, TherapySpec, TimeUnit,
@@ -455,9 +456,9 @@ macro_rules! pheno_model {
 
             fn advance_exact(&self, p: &[f64], y: &mut [f64], inputs: &[f64], dt: f64) -> bool {
                 let k = elimination_rate(p);
-                let decay = (-k * dt).exp();
+                let decay = math::exp(-k * dt);
                 // (1 − e^(−k·dt))/k, exact also for short intervals.
-                let input_gain = -(-k * dt).exp_m1() / k;
+                let input_gain = -math::exp_m1(-k * dt) / k;
                 y[0] = y[0] * decay + inputs[0] * input_gain;
                 true
             }
@@ -490,8 +491,8 @@ mod tests {
         ] {
             population.individual_parameters(&[wt, apgr], &eta, &mut p);
             let low_apgr = if apgr < 5.0 { 1.0 } else { 0.0 };
-            let cl = FOCEI.theta_cl * wt * eta[0].exp();
-            let v = FOCEI.theta_v * wt * (1.0 + FOCEI.theta_apgr * low_apgr) * eta[1].exp();
+            let cl = FOCEI.theta_cl * wt * math::exp(eta[0]);
+            let v = FOCEI.theta_v * wt * (1.0 + FOCEI.theta_apgr * low_apgr) * math::exp(eta[1]);
             assert!((p[0] - cl).abs() <= 1e-14 * cl, "CL {} vs {cl}", p[0]);
             assert!((p[1] - v).abs() <= 1e-14 * v, "V {} vs {v}", p[1]);
         }
@@ -507,8 +508,8 @@ mod tests {
         for (wt, apgr, eta) in [(1.4, 7.0, [0.1, -0.2]), (0.9, 4.0, [-0.3, 0.25])] {
             population.individual_parameters(&[wt, apgr], &eta, &mut p);
             let low_apgr = if apgr < 5.0 { 1.0 } else { 0.0 };
-            let cl = 0.004_585_03 * wt * eta[0].exp();
-            let v = 0.980_182 * wt * (1.0 + 0.152_386 * low_apgr) * eta[1].exp();
+            let cl = 0.004_585_03 * wt * math::exp(eta[0]);
+            let v = 0.980_182 * wt * (1.0 + 0.152_386 * low_apgr) * math::exp(eta[1]);
             assert!((p[0] - cl).abs() <= 1e-14 * cl, "CL {} vs {cl}", p[0]);
             assert!((p[1] - v).abs() <= 1e-14 * v, "V {} vs {v}", p[1]);
         }
@@ -534,7 +535,7 @@ mod tests {
         let k = p[0] / p[1];
         let mut y = [10.0];
         assert!(model.advance_exact(&p, &mut y, &[2.0], 0.5));
-        let expected = 10.0 * (-k * 0.5_f64).exp() + 2.0 / k * (1.0 - (-k * 0.5_f64).exp());
+        let expected = 10.0 * math::exp(-k * 0.5_f64) + 2.0 / k * (1.0 - math::exp(-k * 0.5_f64));
         assert!(
             (y[0] - expected).abs() < 1e-12 * expected,
             "{} vs {expected}",

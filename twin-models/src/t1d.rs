@@ -106,6 +106,7 @@
 
 mod patients;
 
+use twin_engine::math;
 use twin_engine::model::{
     CovariateSpec, DoseModifiers, Interpolation, Model, ModelSpec, OutcomeKind, OutcomeSpec,
     OutputSpec, ParameterSpec, StateSpec, TherapySpec, TimeUnit,
@@ -586,7 +587,8 @@ impl UvaPadovaV1 {
             let a = 5.0 / (2.0 * dbar * (1.0 - p[B]));
             let c = 5.0 / (2.0 * dbar * p[D]);
             kmin + (kmax - kmin) / 2.0
-                * ((a * (qsto - p[B] * dbar)).tanh() - (c * (qsto - p[D] * dbar)).tanh() + 2.0)
+                * (math::tanh(a * (qsto - p[B] * dbar)) - math::tanh(c * (qsto - p[D] * dbar))
+                    + 2.0)
         } else {
             kmax
         };
@@ -878,7 +880,7 @@ fn patient_of(covariate: f64) -> usize {
 
 /// Kovatchev's symmetrised glucose scale, `f(BG) = 1.509·((ln BG)^1.084 − 5.381)`, BG in mg/dL.
 fn risk_scale(bg: f64) -> f64 {
-    1.509 * (bg.ln().powf(1.084) - 5.381)
+    1.509 * (math::pow(math::ln(bg), 1.084) - 5.381)
 }
 
 /// Writes the eight outcomes of the plasma glucose samples `bg` at `times` into `out`.

@@ -62,6 +62,7 @@
 
 mod events;
 
+use twin_engine::math;
 use twin_engine::model::{
     CovariateSpec, DoseModifiers, Interpolation, Model, ModelSpec, OutcomeKind, OutcomeSpec,
     OutputSpec, ParameterSpec, StateSpec, TherapySpec, TimeUnit,
@@ -219,7 +220,7 @@ impl ZecchinOvarianV1 {
     /// per day) and `gemcitabine` (mg per day).
     fn exposures(p: &[f64], carboplatin: f64, gemcitabine: f64) -> (f64, f64) {
         let e0 = if carboplatin > 0.0 {
-            p[Self::E0_REF] * (carboplatin / CARBOPLATIN_REFERENCE_RATE).powf(p[Self::E0_POWER])
+            p[Self::E0_REF] * math::pow(carboplatin / CARBOPLATIN_REFERENCE_RATE, p[Self::E0_POWER])
         } else {
             0.0
         };
@@ -242,15 +243,13 @@ impl ZecchinOvarianV1 {
         let relative_change = (y[Self::SLD] - baseline) / baseline;
         dy[Self::HNL] =
             events::weibull_hazard(p[Self::LAMBDA_NL], p[Self::SHAPE_NL], WEIBULL_DELTA_DAY, t)
-                * (p[Self::BETA_NL] * relative_change)
-                    .min(MAX_LOG_HAZARD_MULTIPLIER)
-                    .exp();
+                * math::exp((p[Self::BETA_NL] * relative_change).min(MAX_LOG_HAZARD_MULTIPLIER));
         let held_ratio = (y[Self::SLD84] - baseline) / baseline;
         let log_multiplier = p[Self::GAMMA_SLD] * baseline / BASELINE_NORMALISER_MM
             + p[Self::GAMMA_TSR] * held_ratio;
         dy[Self::HOS] =
             events::weibull_hazard(p[Self::LAMBDA_OS], p[Self::SHAPE_OS], WEIBULL_DELTA_DAY, t)
-                * log_multiplier.min(MAX_LOG_HAZARD_MULTIPLIER).exp();
+                * math::exp(log_multiplier.min(MAX_LOG_HAZARD_MULTIPLIER));
     }
 }
 
@@ -295,7 +294,7 @@ impl Model for ZecchinOvarianV1 {
         params: &mut [f64],
     ) {
         population.individual_parameters(covariates, eta, params);
-        params[Self::KD1] *= eta[Self::ETA_KD].exp();
+        params[Self::KD1] *= math::exp(eta[Self::ETA_KD]);
     }
 
     /// ECOG 0/1/2 with probabilities 0.50/0.42/0.08 and BSA = 1.8·e^(0.10·z) m², clamped to its
@@ -310,8 +309,8 @@ impl Model for ZecchinOvarianV1 {
             2.0
         };
         let bsa = &self.spec.covariates[Self::COV_BSA];
-        covariates[Self::COV_BSA] =
-            (REFERENCE_BSA_M2 * (BSA_LOG_SD * stream.normal()).exp()).clamp(bsa.lower, bsa.upper);
+        covariates[Self::COV_BSA] = (REFERENCE_BSA_M2 * math::exp(BSA_LOG_SD * stream.normal()))
+            .clamp(bsa.lower, bsa.upper);
     }
 
     /// See the [module documentation](self): three uniforms `U_NL`, `U_DEATH`, `U_DROP` are drawn
@@ -337,8 +336,13 @@ impl Model for ZecchinOvarianV1 {
         };
 
         // 1. New lesion: its hazard depends on the SLD trajectory only.
-        let t_new_lesion =
-            events::first_passage(times, outputs, N_OUTPUTS, Self::OUT_HNL, -u_new_lesion.ln());
+        let t_new_lesion = events::first_passage(
+            times,
+            outputs,
+            N_OUTPUTS,
+            Self::OUT_HNL,
+            -math::ln(u_new_lesion),
+        );
 
         // 2. Progression: the RECIST rule on the grid, or the new lesion.
         let t_recist = events::recist_progression(
@@ -365,9 +369,9 @@ impl Model for ZecchinOvarianV1 {
             shape,
             WEIBULL_DELTA_DAY,
             events::base_target_after_switch(
-                -u_dropout.ln(),
+                -math::ln(u_dropout),
                 dropout_at_progression,
-                params[Self::BETA_DROP].exp(),
+                math::exp(params[Self::BETA_DROP]),
             ),
         );
         let t_dropout = if t_dropout_latent <= horizon {
@@ -384,7 +388,7 @@ impl Model for ZecchinOvarianV1 {
             .filter(|c| !c.is_nan())
             .unwrap_or(self.spec.covariates[Self::COV_ECOG].reference);
         let ecog_factor = if ecog > 0.0 {
-            params[Self::GAMMA_ECOG].exp()
+            math::exp(params[Self::GAMMA_ECOG])
         } else {
             1.0
         };
@@ -394,9 +398,9 @@ impl Model for ZecchinOvarianV1 {
             f64::INFINITY
         };
         let hos_target = events::base_target_after_switch(
-            -u_death.ln() / ecog_factor,
+            -math::ln(u_death) / ecog_factor,
             hos_at_seen_lesion,
-            params[Self::GAMMA_NL].exp(),
+            math::exp(params[Self::GAMMA_NL]),
         );
         let t_death = events::first_passage(times, outputs, N_OUTPUTS, Self::OUT_HOS, hos_target);
 
@@ -429,8 +433,8 @@ impl Model for ZecchinOvarianV1 {
 
 /// Parameters in the order of the `ZecchinOvarianV1` index constants.
 fn parameters() -> Vec<ParameterSpec> {
-    let e0_power =
-        (E0_CARBOPLATIN_ARM / E0_COMBINATION_ARM).ln() / (5.0 / CARBOPLATIN_COMBINATION_AUC).ln();
+    let e0_power = math::ln(E0_CARBOPLATIN_ARM / E0_COMBINATION_ARM)
+        / math::ln(5.0 / CARBOPLATIN_COMBINATION_AUC);
     vec![
         ParameterSpec::new(
             "KG",

@@ -2,6 +2,9 @@
 //! Richards curve and check numbers of MODELS.md section 3, the parameter table worked by hand, the
 //! closed-form beta and gamma moments, closed forms of the assumed drug effects, and a cohort run.
 
+// Reference values use the platform's maths library, independent of twin_engine::math.
+#![allow(clippy::disallowed_methods)]
+
 use twin_engine::Model;
 use twin_engine::montecarlo::{Arm, CohortOptions, PatientTrajectories, run_cohort};
 use twin_engine::predict::population_of;

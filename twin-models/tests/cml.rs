@@ -3,6 +3,9 @@
 //! engine against the same RK4, the published imatinib slopes (Blood 2011, MODELS.md §5), and the
 //! effect of stopping or withholding therapy.
 
+// Reference values use the platform's maths library, independent of twin_engine::math.
+#![allow(clippy::disallowed_methods)]
+
 use twin_engine::EngineError;
 use twin_engine::model::Model;
 use twin_engine::montecarlo::{Arm, CohortOptions, PatientTrajectories, run_cohort};

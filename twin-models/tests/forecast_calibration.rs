@@ -24,6 +24,9 @@
 //! `RandomStream`s keyed by (seed, patient, purpose); posterior draws from the engine's stream
 //! (seed of `SamplingOptions`, subject index).
 
+// Reference values use the platform's maths library, independent of twin_engine::math.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::Instant;
 
 use twin_engine::Model;

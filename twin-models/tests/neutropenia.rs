@@ -7,6 +7,9 @@
 //! (`simulate_records` on a 0.1-h grid, then the model's outcomes) is compared with that
 //! integration.
 
+// Reference values use the platform's maths library, independent of twin_engine::math.
+#![allow(clippy::disallowed_methods)]
+
 use twin_engine::Model;
 use twin_engine::model::OutcomeKind;
 use twin_engine::montecarlo::{

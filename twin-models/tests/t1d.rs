@@ -12,6 +12,9 @@
 //! Every trajectory goes through the engine: `simulate_records` on the model's own regimen text
 //! (therapies `reference-50g` and `meals-cr-bolus`) with an output every minute.
 
+// Reference values use the platform's maths library, independent of twin_engine::math.
+#![allow(clippy::disallowed_methods)]
+
 use twin_engine::Model;
 use twin_engine::montecarlo::{Arm, CohortOptions, run_cohort};
 use twin_engine::predict::population_of;

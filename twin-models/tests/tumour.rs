@@ -1,6 +1,9 @@
 //! Zecchin 2016 ovarian-cancer SLD and survival model (`tumour`, MODELS.md §2.1) against closed
 //! forms written here, the MODELS.md check numbers, and hand-made trajectories.
 
+// Reference values use the platform's maths library, independent of twin_engine::math.
+#![allow(clippy::disallowed_methods)]
+
 use twin_engine::model::{Model, OutcomeKind};
 use twin_engine::montecarlo::{Arm, CohortOptions, PatientTrajectories, run_cohort};
 use twin_engine::predict::population_of;

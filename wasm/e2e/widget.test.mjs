@@ -327,15 +327,10 @@ test('the WebAssembly build gives the native numbers; time and size of the engin
   // Counts and everything computed from them (event probabilities, their intervals, Kaplan–Meier
   // medians, paired shares), the time grid and the strings are identical.
   assert.deepEqual(diff.counts, [], 'count fields differ between native and wasm');
-  // FIXME: the bytes are not identical. `f64::exp`, `ln`, `powf`, `sin`/`cos` come from glibc
-  // natively and from Rust's port of musl's libm in wasm32, and their last bits differ: values
-  // shared by all draws (CP without variability) differ in the last bit, means in the last
-  // digits, and the MAP's finite-difference BFGS amplifies the difference to a few 1e-6 in the
-  // posterior's diagnostics. Measured: a native build that links the `libm` crate's functions in
-  // place of glibc's gives exactly the wasm bytes. Bit-identity needs one math library on every
-  // target in twin-engine and twin-models; then this becomes `assert.equal(run.first, native)`.
-  // Tolerance 1e-5: twice the largest relative difference seen (2.7e-6, Pareto k).
-  assert.ok(diff.maxRelative < 1e-5, `largest relative difference ${diff.maxRelative}`);
+  // Everything else too, to the last bit: engine and models take exp, ln, pow, sin, … from one
+  // implementation on every target (twin_engine::math), so the two builds write the same bytes.
+  assert.equal(diff.numbers, 0, `${diff.numbers} numbers differ, largest relative difference ${diff.maxRelative}`);
+  assert.equal(run.first, native, 'the wasm response is not byte-identical to the native one');
   const identical = run.first === native;
   writeFileSync(join(ARTIFACTS, 'wasm-forecast.json'), run.first);
 

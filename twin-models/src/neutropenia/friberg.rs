@@ -5,6 +5,7 @@
 //! Every version lays out its parameters as `[BASE, MTT, SLOPE, GAMMA, pk…]` and its states as
 //! `[pk amounts…, PROL, TRANSIT1, TRANSIT2, TRANSIT3, CIRC]`, with outputs `[cells, concentration]`.
 
+use twin_engine::math;
 use twin_engine::model::{CovariateSpec, Interpolation, OutcomeKind, OutcomeSpec, StateSpec};
 use twin_engine::population::{RandomEffect, Transform};
 use twin_engine::random::RandomStream;
@@ -198,7 +199,7 @@ impl FribergCore {
         let k_tr = 4.0 / p[MTT];
         let [prol, transit1, transit2, transit3, circ] =
             [cells[0], cells[1], cells[2], cells[3], cells[4]];
-        let feedback = (p[BASE] / circ.max(CIRC_FLOOR)).powf(p[GAMMA]);
+        let feedback = math::pow(p[BASE] / circ.max(CIRC_FLOOR), p[GAMMA]);
         d_cells[0] = k_tr * prol * (1.0 - effect) * feedback - k_tr * prol;
         d_cells[1] = k_tr * (prol - transit1);
         d_cells[2] = k_tr * (transit1 - transit2);
@@ -283,8 +284,9 @@ impl FribergCore {
                 } else {
                     0.0
                 };
-                covariates[AAG] =
-                    truncated(stream, AAG_RANGE, |z| AAG_MEDIAN * (AAG_LOG_SD * z).exp());
+                covariates[AAG] = truncated(stream, AAG_RANGE, |z| {
+                    AAG_MEDIAN * math::exp(AAG_LOG_SD * z)
+                });
                 covariates[KLOFT_BSA] = body_surface_area(stream);
             }
             // BSA is these versions' only covariate.

@@ -104,6 +104,7 @@
 //! cancels, and the absolute error is a few ulps of the largest amount (about 1e−16 of the mass
 //! in the system), as in any sum-of-exponentials (ADVAN) solution.
 
+use twin_engine::math;
 use twin_engine::spectral::Spectrum;
 
 /// Largest number of disposition compartments (central plus two peripherals).
@@ -255,7 +256,7 @@ impl Mammillary {
         let mut x_end = [0.0; MAX_DISPOSITION];
         for (mode_idx, &lambda_i) in lambda.iter().enumerate() {
             let z = lambda_i * t;
-            let decay = (-z).exp();
+            let decay = math::exp(-z);
             let phi = t * exp_dd1(0.0, z);
             let from_depot_amount = t * exp_dd1(z, z_ka);
             let from_depot_input = ka * t * t * exp_dd2(0.0, z_ka, z);
@@ -275,7 +276,7 @@ impl Mammillary {
                 *x_row += projected;
             }
         }
-        let depot_end = depot_start * (-z_ka).exp() + depot_rate * t * exp_dd1(0.0, z_ka);
+        let depot_end = depot_start * math::exp(-z_ka) + depot_rate * t * exp_dd1(0.0, z_ka);
         if !depot_end.is_finite() || !x_end[..n].iter().all(|v| v.is_finite()) {
             return false;
         }
@@ -290,11 +291,11 @@ fn exp_dd1(z0: f64, z1: f64) -> f64 {
     let (low, high) = if z0 <= z1 { (z0, z1) } else { (z1, z0) };
     let spread = high - low;
     let ratio = if spread > 0.0 {
-        -(-spread).exp_m1() / spread
+        -math::exp_m1(-spread) / spread
     } else {
         1.0
     };
-    (-low).exp() * ratio
+    math::exp(-low) * ratio
 }
 
 /// `D_2(z0, z1, z2)`: the second divided difference of `e^(−z)` (sign flipped so that it is
@@ -332,7 +333,7 @@ fn exp_dd2(z0: f64, z1: f64, z2: f64) -> f64 {
         sum += signed * h;
         coefficient /= (m + 3) as f64;
     }
-    (-centre).exp() * sum
+    math::exp(-centre) * sum
 }
 
 #[cfg(test)]
@@ -341,18 +342,18 @@ mod tests {
 
     /// Plain-formula reference `D_1` for well-separated nodes.
     fn naive_dd1(z0: f64, z1: f64) -> f64 {
-        ((-z0).exp() - (-z1).exp()) / (z1 - z0)
+        (math::exp(-z0) - math::exp(-z1)) / (z1 - z0)
     }
 
     #[test]
     fn dd1_matches_formula_and_limit() {
         assert!((exp_dd1(0.3, 2.0) - naive_dd1(0.3, 2.0)).abs() < 1e-15);
         assert!((exp_dd1(2.0, 0.3) - naive_dd1(0.3, 2.0)).abs() < 1e-15);
-        assert!((exp_dd1(1.5, 1.5) - (-1.5_f64).exp()).abs() < 1e-16);
+        assert!((exp_dd1(1.5, 1.5) - math::exp(-1.5_f64)).abs() < 1e-16);
         // Near-coincident nodes: the derivative limit plus the first-order correction.
         let z: f64 = 1.5;
         let d = 1e-9;
-        let expected = (-z).exp() * (1.0 - d / 2.0);
+        let expected = math::exp(-z) * (1.0 - d / 2.0);
         assert!((exp_dd1(z, z + d) - expected).abs() < 1e-16);
     }
 
@@ -372,13 +373,13 @@ mod tests {
             );
         }
         // Double node at 2 and one at 3: (e^(−2) − (e^(−2) − e^(−3)))/1 = e^(−3).
-        assert!((exp_dd2(2.0, 2.0, 3.0) - (-3.0_f64).exp()).abs() < 1e-16);
+        assert!((exp_dd2(2.0, 2.0, 3.0) - math::exp(-3.0_f64)).abs() < 1e-16);
         // Triple node: e^(−z)/2.
         let z = 0.7;
-        assert!((exp_dd2(z, z, z) - 0.5 * (-z).exp()).abs() < 1e-16);
+        assert!((exp_dd2(z, z, z) - 0.5 * math::exp(-z)).abs() < 1e-16);
         // Double node at 0 and one at z: (z − 1 + e^(−z))/z².
         let z: f64 = 0.01;
-        let expected = (z - 1.0 + (-z).exp()) / (z * z);
+        let expected = (z - 1.0 + math::exp(-z)) / (z * z);
         assert!((exp_dd2(0.0, 0.0, z) - expected).abs() < 1e-10 * expected);
     }
 

@@ -5,6 +5,8 @@
 //! that of the grid: cumulative hazards are interpolated linearly between grid times, and the
 //! RECIST rule is evaluated at grid times only.
 
+use twin_engine::math;
+
 /// Value of output column `column` (of `n_outputs`) at grid row `row` of the row-major `outputs`.
 fn value(outputs: &[f64], n_outputs: usize, row: usize, column: usize) -> f64 {
     outputs[row * n_outputs + column]
@@ -87,17 +89,17 @@ pub(super) fn recist_progression(
 
 /// Weibull hazard `λ·k·(λ·(t + δ))^(k−1)` of bundle 218.
 pub(super) fn weibull_hazard(scale: f64, shape: f64, delta: f64, t: f64) -> f64 {
-    scale * shape * (scale * (t + delta)).powf(shape - 1.0)
+    scale * shape * math::pow(scale * (t + delta), shape - 1.0)
 }
 
 /// Its integral from 0: `(λ·(t + δ))^k − (λ·δ)^k`.
 pub(super) fn weibull_cumulative(scale: f64, shape: f64, delta: f64, t: f64) -> f64 {
-    (scale * (t + delta)).powf(shape) - (scale * delta).powf(shape)
+    math::pow(scale * (t + delta), shape) - math::pow(scale * delta, shape)
 }
 
 /// Inverse of [`weibull_cumulative`]: the time at which the cumulative hazard reaches `h ≥ 0`.
 pub(super) fn weibull_cumulative_inverse(scale: f64, shape: f64, delta: f64, h: f64) -> f64 {
-    (h + (scale * delta).powf(shape)).powf(1.0 / shape) / scale - delta
+    math::pow(h + math::pow(scale * delta, shape), 1.0 / shape) / scale - delta
 }
 
 /// The base cumulative hazard `H*` at which a hazard multiplied by `factor` from the time the base

@@ -52,9 +52,9 @@ pub fn pow(x: f64, y: f64) -> f64 {
     libm::pow(x, y)
 }
 
-/// `xⁿ` by binary powering — the algorithm of LLVM's `__powidf2` behind `f64::powi`, written out
-/// so that no platform routine is involved: multiply by `x^(2^k)` for every set bit `k` of `|n|`,
-/// reciprocal for negative `n`.
+/// `xⁿ` by binary powering — the algorithm of LLVM's `__powidf2` behind `f64::powi`, written
+/// out so that no platform routine is involved: multiply by `x^(2^k)` for every set bit `k` of
+/// `|n|`, reciprocal for negative `n`.
 #[inline]
 #[must_use]
 pub fn powi(x: f64, n: i32) -> f64 {

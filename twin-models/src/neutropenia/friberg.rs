@@ -189,6 +189,10 @@ impl FribergCore {
     /// `dPROL = k_tr·PROL·(1 − E)·(BASE/max(CIRC, floor))^γ − k_tr·PROL`, `E = SLOPE·C[µM]`,
     /// `dTRANSITi = k_tr·(previous − TRANSITi)`, `dCIRC = k_tr·(TRANSIT3 − CIRC)`, `k_tr = 4/MTT`.
     /// `(1 − E)` is not floored, as in the bundle code: proliferation reverses when `E > 1`.
+    /// The feedback is evaluated as `exp(γ·ln(BASE/CIRC))`: one `exp` and one `ln` take a
+    /// fraction of the time of the `libm` crate's `pow` (the hottest function of a forecast
+    /// before; benches/README.md), and with `|γ·ln(BASE/CIRC)| ≲ 1` here the result is within a
+    /// few ulp of `pow`'s, far inside the solver's tolerance.
     pub(super) fn rhs(&self, y: &[f64], p: &[f64], dy: &mut [f64]) {
         let n_pk = self.disposition.n_states();
         let (amounts, cells) = y.split_at(n_pk);
@@ -199,7 +203,7 @@ impl FribergCore {
         let k_tr = 4.0 / p[MTT];
         let [prol, transit1, transit2, transit3, circ] =
             [cells[0], cells[1], cells[2], cells[3], cells[4]];
-        let feedback = math::pow(p[BASE] / circ.max(CIRC_FLOOR), p[GAMMA]);
+        let feedback = math::exp(p[GAMMA] * math::ln(p[BASE] / circ.max(CIRC_FLOOR)));
         d_cells[0] = k_tr * prol * (1.0 - effect) * feedback - k_tr * prol;
         d_cells[1] = k_tr * (prol - transit1);
         d_cells[2] = k_tr * (transit1 - transit2);

@@ -216,6 +216,29 @@ pub struct ShardIdentity {
     pub items: &'static str,
 }
 
+/// Checks that the shard in `dir` belongs to the same run as the one in `first_dir`.
+pub fn check_same_run(
+    (first_dir, first): (&Path, &ShardIdentity),
+    (dir, theirs): (&Path, &ShardIdentity),
+) -> Result<(), Failure> {
+    let counts = [first, theirs].map(|i| ("number of shards", i.shard.count.to_string()));
+    let pairs = first
+        .shared
+        .iter()
+        .chain([&counts[0]])
+        .zip(theirs.shared.iter().chain([&counts[1]]));
+    for ((what, ours), (_, theirs)) in pairs {
+        if ours != theirs {
+            return Err(Failure::input(anyhow!(
+                "{} and {} are shards of different runs: {what} {ours} vs {theirs}",
+                first_dir.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `shards` (directory, partial result) belong to one run and that each of its shards
 /// is there exactly once; returns them in shard order.
 pub fn order_shards<T>(
@@ -225,23 +248,7 @@ pub fn order_shards<T>(
     let (first_dir, first) = &shards[0];
     let reference = identity(first);
     for (dir, partial) in &shards[1..] {
-        let theirs = identity(partial);
-        let count = ("number of shards", theirs.shard.count.to_string());
-        let reference_count = ("number of shards", reference.shard.count.to_string());
-        let pairs = reference
-            .shared
-            .iter()
-            .chain([&reference_count])
-            .zip(theirs.shared.iter().chain([&count]));
-        for ((what, ours), (_, theirs)) in pairs {
-            if ours != theirs {
-                return Err(Failure::input(anyhow!(
-                    "{} and {} are shards of different runs: {what} {ours} vs {theirs}",
-                    first_dir.display(),
-                    dir.display()
-                )));
-            }
-        }
+        check_same_run((first_dir, &reference), (dir, &identity(partial)))?;
     }
     let count = reference.shard.count;
     let mut by_index: Vec<Option<(PathBuf, T)>> = (0..usize::try_from(count)
@@ -300,95 +307,109 @@ struct FormatTag {
     format: String,
 }
 
-/// Runs `twin merge`: reads every shard file, then merges a simulation's or a trial's shards
-/// (all of one kind) into what the single run writes.
-pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
-    let mut texts: Vec<(PathBuf, String, String)> = Vec::new();
-    for dir in &args.dirs {
-        let path = dir.join(SHARD_FILE);
-        if !path.exists() {
-            return Err(Failure::input(anyhow!(
-                "{}: no {SHARD_FILE} (the shard did not finish, or this is not a shard's output \
-                 directory)",
-                dir.display()
-            )));
-        }
-        let text = read_text(&path).map_err(Failure::input)?;
-        let format = serde_json::from_str::<FormatOnly>(&text)
-            .map_err(|e| {
-                Failure::input(anyhow!(
-                    "{}: not a shard file of this program version ({e})",
-                    path.display()
-                ))
-            })?
-            .manifest
-            .format;
-        if format != FORMAT && format != crate::trial::SHARD_FORMAT {
-            return Err(Failure::input(anyhow!(
-                "{}: format '{format}', expected '{FORMAT}' (twin simulate) or '{}' (twin trial)",
-                path.display(),
-                crate::trial::SHARD_FORMAT
-            )));
-        }
-        if let Some((first, _, first_format)) = texts.first()
-            && *first_format != format
-        {
-            return Err(Failure::input(anyhow!(
-                "{} ({first_format}) and {} ({format}) are shards of different kinds of run",
-                first.display(),
-                dir.display()
-            )));
-        }
-        texts.push((dir.clone(), text, format));
+/// Reads the shard file in `dir`, checking that it is of the kind `format` names.
+pub fn read_shard<T: serde::de::DeserializeOwned>(dir: &Path, format: &str) -> Result<T, Failure> {
+    let path = dir.join(SHARD_FILE);
+    if !path.exists() {
+        return Err(Failure::input(anyhow!(
+            "{}: no {SHARD_FILE} (the shard did not finish, or this is not a shard's output \
+             directory)",
+            dir.display()
+        )));
     }
-    if texts[0].2 == FORMAT {
-        let partials = texts
-            .iter()
-            .map(|(dir, text, _)| Ok((dir.clone(), parse(dir, text)?)))
-            .collect::<Result<Vec<(PathBuf, Partial)>, Failure>>()?;
-        merge_simulation(partials, &args.out)
+    let text = read_text(&path).map_err(Failure::input)?;
+    let not_a_shard = |e: serde_json::Error| {
+        Failure::input(anyhow!(
+            "{}: not a shard file of this program version ({e})",
+            path.display()
+        ))
+    };
+    let found = serde_json::from_str::<FormatOnly>(&text)
+        .map_err(not_a_shard)?
+        .manifest
+        .format;
+    if found != format {
+        return Err(Failure::input(anyhow!(
+            "{}: format '{found}', expected '{format}' like the first shard given (shards of \
+             `twin simulate` are '{FORMAT}', of `twin trial` '{}')",
+            path.display(),
+            crate::trial::SHARD_FORMAT
+        )));
+    }
+    serde_json::from_str(&text).map_err(not_a_shard)
+}
+
+/// Runs `twin merge`: the first shard's format says whether the shards are a simulation's or a
+/// trial's; every other must be of the same kind.
+pub fn merge(args: &MergeArgs) -> Result<(), Failure> {
+    let first: FormatOnly = read_shard_format(&args.dirs[0])?;
+    if first.manifest.format == crate::trial::SHARD_FORMAT {
+        crate::trial::merge(&args.dirs, &args.out)
     } else {
-        let partials = texts
-            .iter()
-            .map(|(dir, text, _)| Ok((dir.clone(), parse(dir, text)?)))
-            .collect::<Result<Vec<(PathBuf, crate::trial::Partial)>, Failure>>()?;
-        crate::trial::merge(partials, &args.out)
+        merge_simulation(&args.dirs, &args.out)
     }
 }
 
-/// Parses a shard file of a known kind.
-fn parse<T: serde::de::DeserializeOwned>(dir: &Path, text: &str) -> Result<T, Failure> {
-    serde_json::from_str(text).map_err(|e| {
+/// The format tag of the shard file in `dir` (any format; [`read_shard`] checks it).
+fn read_shard_format(dir: &Path) -> Result<FormatOnly, Failure> {
+    let path = dir.join(SHARD_FILE);
+    let text = read_text(&path).map_err(|e| {
+        Failure::input(anyhow!(
+            "{}: no readable {SHARD_FILE} (the shard did not finish, or this is not a shard's \
+             output directory): {e:#}",
+            dir.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
         Failure::input(anyhow!(
             "{}: not a shard file of this program version ({e})",
-            dir.join(SHARD_FILE).display()
+            path.display()
         ))
     })
 }
 
-/// Merges a simulation's shards.
-fn merge_simulation(partials: Vec<(PathBuf, Partial)>, out: &Path) -> Result<(), Failure> {
-    let ordered = order_shards(partials, |p| {
-        let m = &p.manifest;
-        ShardIdentity {
-            shared: vec![
-                ("program version", m.program_version.clone()),
-                ("model hash", m.model_hash.clone()),
-                ("run hash (arguments and files)", m.run_hash.clone()),
-                ("seed", m.seed.to_string()),
-            ],
-            shard: m.shard,
-            total: m.patients,
-            items: "patients",
-        }
-    })?;
-    let reference = ordered[0].1.manifest.clone();
-    let mut summary = ordered[0].1.summary.clone();
-    for (dir, partial) in &ordered[1..] {
-        summary
-            .merge(&partial.summary)
-            .map_err(|e| Failure::input(anyhow!("{}: {e}", dir.display())))?;
+/// What the merge checks in a simulation shard's manifest.
+fn simulation_identity(m: &Manifest) -> ShardIdentity {
+    ShardIdentity {
+        shared: vec![
+            ("program version", m.program_version.clone()),
+            ("model hash", m.model_hash.clone()),
+            ("run hash (arguments and files)", m.run_hash.clone()),
+            ("seed", m.seed.to_string()),
+        ],
+        shard: m.shard,
+        total: m.patients,
+        items: "patients",
     }
+}
+
+/// Merges a simulation's shards, one file at a time: each shard's summary is folded into the
+/// running total as soon as its manifest matches the first's (summaries merge exactly in any
+/// order), so the merge holds one shard file in memory, not all of them.
+fn merge_simulation(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+    let mut manifests: Vec<(PathBuf, Manifest)> = Vec::with_capacity(dirs.len());
+    let mut summary: Option<CohortSummary> = None;
+    for dir in dirs {
+        let partial: Partial = read_shard(dir, FORMAT)?;
+        if let Some((first_dir, first)) = manifests.first() {
+            check_same_run(
+                (first_dir, &simulation_identity(first)),
+                (dir, &simulation_identity(&partial.manifest)),
+            )?;
+        }
+        match summary.as_mut() {
+            None => summary = Some(partial.summary),
+            Some(total) => total
+                .merge(&partial.summary)
+                .map_err(|e| Failure::input(anyhow!("{}: {e}", dir.display())))?,
+        }
+        manifests.push((dir.clone(), partial.manifest));
+    }
+    let ordered = order_shards(manifests, simulation_identity)?;
+    let Some(summary) = summary else {
+        return Err(Failure::input(anyhow!("no shards to merge")));
+    };
+    let reference = ordered[0].1.clone();
     let arguments = reference.arguments.with_out(out);
     if run_hash(&arguments)? != reference.run_hash {
         return Err(Failure::input(anyhow!(

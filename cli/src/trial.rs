@@ -21,7 +21,7 @@ use twin_trial::{TrialError, adam, report, summary};
 
 use crate::Failure;
 use crate::files::{ensure_dir, read_text, write_atomic};
-use crate::shard::{SHARD_FILE, Shard, ShardIdentity, order_shards};
+use crate::shard::{SHARD_FILE, Shard, ShardIdentity, order_shards, read_shard};
 
 /// Arguments of `twin trial`.
 #[derive(clap::Args, Debug)]
@@ -84,7 +84,7 @@ struct Manifest {
 
 /// A trial shard's partial result: its replicate trials' results, in replicate order.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Partial {
+struct Partial {
     manifest: Manifest,
     results: Vec<ReplicateResult>,
 }
@@ -249,7 +249,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
 /// replicate results are concatenated in shard order; the design is read again (refused if it,
 /// a file it reads or a model changed) and the parts that are not split into shards — truth and
 /// historical cohorts, the sample-size search, the ADaM replicate — are computed here.
-pub fn merge(partials: Vec<(PathBuf, Partial)>, out: &Path) -> Result<(), Failure> {
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+    let partials = dirs
+        .iter()
+        .map(|dir| Ok((dir.clone(), read_shard::<Partial>(dir, SHARD_FORMAT)?)))
+        .collect::<Result<Vec<_>, Failure>>()?;
     let ordered = order_shards(partials, |p| {
         let m = &p.manifest;
         ShardIdentity {

@@ -386,8 +386,10 @@ impl Dopri5 {
                 self.stats.rejected += 1;
                 continue;
             }
-            // Step-size controller of Hairer's DOPRI5 without the PI term: safety 0.9, factor in [0.2, 10].
-            let mut factor = (0.9 * math::pow(err, -0.2)).clamp(0.2, 10.0);
+            // Step-size controller of Hairer's DOPRI5 without the PI term: safety 0.9, factor in
+            // [0.2, 10], `err^(−1/5)` as `exp(−ln(err)/5)` (a heuristic needs no last-bit accuracy;
+            // one exp and one ln cost a fraction of `pow`, which took 9 % of a forecast).
+            let mut factor = (0.9 * math::exp(-0.2 * math::ln(err))).clamp(0.2, 10.0);
             if err > 1.0 {
                 h *= factor.min(1.0);
                 rejected_before = true;

@@ -185,6 +185,15 @@ impl Trajectory {
         for mode in 0..n {
             let lambda = self.rates[mode];
             let z = lambda * dt;
+            let start = &self.from_start[mode];
+            if !self.has_inputs {
+                // Free decay (no infusion running): one exponential, no φ.
+                let decay = math::exp(-z);
+                for i in 0..n {
+                    out[i] += decay * start[i];
+                }
+                continue;
+            }
             // One exponential per mode, each quantity from the form without cancellation:
             // φ(λ, t) = (1 − e^(−z))/λ via expm1 for small z (continuous at z = 0: φ = t).
             let (decay, phi) = if z.abs() < 1.0 {
@@ -199,16 +208,9 @@ impl Trajectory {
                 let decay = math::exp(-z);
                 (decay, (1.0 - decay) / lambda)
             };
-            let start = &self.from_start[mode];
-            if self.has_inputs {
-                let inputs = &self.from_inputs[mode];
-                for i in 0..n {
-                    out[i] += decay * start[i] + phi * inputs[i];
-                }
-            } else {
-                for i in 0..n {
-                    out[i] += decay * start[i];
-                }
+            let inputs = &self.from_inputs[mode];
+            for i in 0..n {
+                out[i] += decay * start[i] + phi * inputs[i];
             }
         }
     }

@@ -72,6 +72,22 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The merged run wrote exactly the files of the single run, byte for byte.
+fn assert_same_files(single: &Path, merged: &Path) {
+    let expected = files(single);
+    let got = files(merged);
+    assert_eq!(
+        expected.keys().collect::<Vec<_>>(),
+        got.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &expected {
+        assert!(
+            bytes == &got[name],
+            "{name} differs between the single run and the merge"
+        );
+    }
+}
+
 fn merge(dirs: &[&Path], out: &Path) -> Output {
     let mut args = vec!["merge"];
     args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
@@ -119,18 +135,7 @@ fn four_shards_and_a_merge_write_the_bytes_of_one_run() {
     let out = merge(&refs, &merged);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let expected = files(&single);
-    let got = files(&merged);
-    assert_eq!(
-        expected.keys().collect::<Vec<_>>(),
-        got.keys().collect::<Vec<_>>()
-    );
-    for (name, bytes) in &expected {
-        assert!(
-            bytes == &got[name],
-            "{name} differs between the single run and the merge"
-        );
-    }
+    assert_same_files(&single, &merged);
 }
 
 #[test]
@@ -262,18 +267,7 @@ fn a_trial_in_three_shards_and_a_merge_writes_the_bytes_of_one_run() {
 
     let out = merge(&[&shards[2], &shards[0], &shards[1]], &merged);
     assert!(out.status.success(), "{}", stderr(&out));
-    let expected = files(&single);
-    let got = files(&merged);
-    assert_eq!(
-        expected.keys().collect::<Vec<_>>(),
-        got.keys().collect::<Vec<_>>()
-    );
-    for (name, bytes) in &expected {
-        assert!(
-            bytes == &got[name],
-            "{name} differs between the single run and the merge"
-        );
-    }
+    assert_same_files(&single, &merged);
 
     // A design edited after the shards ran is refused.
     std::fs::write(&design, TRIAL_DESIGN.replace("seed = 3", "seed = 4")).unwrap();

@@ -22,6 +22,7 @@ pub mod regimen;
 pub mod simulate;
 pub mod solver;
 pub mod spectral;
+pub mod stats;
 pub mod summary;
 
 pub use error::EngineError;

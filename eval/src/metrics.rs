@@ -14,6 +14,7 @@
 //!   [`MetricError`]; nothing here panics on user input.
 
 use twin_engine::random::{Purpose, RandomStream};
+use twin_engine::stats;
 
 /// Everything that can go wrong when computing a metric, a drift statistic or a survival metric.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -225,116 +226,33 @@ fn check_probability(what: &'static str, p: f64, closed: bool) -> Result<(), Met
 }
 
 // ---------------------------------------------------------------------------------------------
-// Special functions: normal and Student t distributions, log-gamma, incomplete beta.
+// Special functions: normal and Student t distributions (twin_engine::stats), log-gamma.
 // ---------------------------------------------------------------------------------------------
 
 const SQRT_PI: f64 = 1.772_453_850_905_516;
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
-/// `e^{−x²/2}` with `x²` split so that the rounding error of the square does not reach the
-/// exponent (which would cost ~x²·1e-16 relative accuracy in the tails).
-fn exp_neg_half_square(x: f64) -> f64 {
-    // Keep 26 significant bits in `hi`, so hi² is exact and (x − hi)(x + hi) is small.
-    let hi = (x * 67_108_864.0).trunc() / 67_108_864.0;
-    (-0.5 * hi * hi).exp() * (-0.5 * (x - hi) * (x + hi)).exp()
-}
-
-/// Upper normal tail `Q(z) = 1 − Φ(z) = ½ erfc(z/√2)` for `z ≥ 0`, to about 1e-15 relative.
-///
-/// With `u = z/√2`: for `u < 2` it is `½(1 − erf(u))` with the series of positive terms
-/// `erf(u) = (2/√π) e^{−u²} Σₙ 2ⁿ u^{2n+1} / (1·3·…·(2n+1))` (Abramowitz & Stegun 7.1.6);
-/// for `u ≥ 2` it is Laplace's continued fraction
-/// `erfc(u) = e^{−u²}/√π · 1/(u + (1/2)/(u + 1/(u + (3/2)/(u + …))))` (A&S 7.1.14), evaluated with
-/// the modified Lentz method. The factor `e^{−u²} = e^{−z²/2}` is computed from z itself.
-fn normal_upper_tail(z: f64) -> f64 {
-    let u = z / std::f64::consts::SQRT_2;
-    if u < 2.0 {
-        let two_u2 = 2.0 * u * u;
-        let mut term = u;
-        let mut sum = u;
-        let mut n = 0.0_f64;
-        while term > 1e-17 * sum {
-            n += 1.0;
-            term *= two_u2 / (2.0 * n + 1.0);
-            sum += term;
-        }
-        0.5 * (1.0 - 2.0 / SQRT_PI * exp_neg_half_square(z) * sum)
-    } else {
-        let tiny = 1e-300;
-        let mut f = u;
-        let mut c = f;
-        let mut d = 0.0_f64;
-        for n in 1..500 {
-            let a = 0.5 * f64::from(n);
-            d = u + a * d;
-            if d.abs() < tiny {
-                d = tiny;
-            }
-            c = u + a / c;
-            if c.abs() < tiny {
-                c = tiny;
-            }
-            d = 1.0 / d;
-            let delta = c * d;
-            f *= delta;
-            if (delta - 1.0).abs() < 1e-16 {
-                break;
-            }
-        }
-        0.5 * exp_neg_half_square(z) / (SQRT_PI * f)
-    }
-}
-
-/// Standard normal CDF `Φ(z) = ½ erfc(−z/√2)`, accurate to about 1e-15 relative in the lower tail
-/// and 1e-16 absolute everywhere.
+/// Standard normal CDF `Φ(z)`: [`stats::normal_cdf`] (Cody's algorithm, full relative precision
+/// in both tails).
 #[must_use]
 pub fn standard_normal_cdf(z: f64) -> f64 {
-    if z.is_nan() {
-        return f64::NAN;
-    }
-    if z <= 0.0 {
-        normal_upper_tail(-z)
-    } else {
-        1.0 - normal_upper_tail(z)
-    }
+    stats::normal_cdf(z)
 }
 
 /// Standard normal density `φ(z) = e^{−z²/2}/√(2π)`.
 #[must_use]
 pub fn standard_normal_pdf(z: f64) -> f64 {
-    (-0.5 * z * z - LN_SQRT_2PI).exp()
+    stats::normal_pdf(z)
 }
 
-/// Standard normal quantile `Φ⁻¹(p)` for `0 < p < 1` (NaN outside).
-///
-/// Starts from Abramowitz & Stegun 26.2.23 (error < 4.5e-4) and refines by Newton's method on
-/// `ln Φ(z) − ln p`, which keeps full relative accuracy in the lower tail; the upper half uses
-/// `Φ⁻¹(p) = −Φ⁻¹(1 − p)`.
+/// Standard normal quantile `Φ⁻¹(p)` for `0 < p < 1`, NaN outside: [`stats::normal_quantile`]
+/// (Wichura's AS 241).
 #[must_use]
 pub fn standard_normal_quantile(p: f64) -> f64 {
     if !(p > 0.0 && p < 1.0) {
         return f64::NAN;
     }
-    if p > 0.5 {
-        return -standard_normal_quantile(1.0 - p);
-    }
-    if (p - 0.5).abs() < f64::EPSILON {
-        return 0.0;
-    }
-    let t = (-2.0 * p.ln()).sqrt();
-    let mut z = -(t
-        - (2.515_517 + 0.802_853 * t + 0.010_328 * t * t)
-            / (1.0 + 1.432_788 * t + 0.189_269 * t * t + 0.001_308 * t * t * t));
-    let ln_p = p.ln();
-    for _ in 0..100 {
-        let cdf = standard_normal_cdf(z);
-        let step = (cdf.ln() - ln_p) * cdf / standard_normal_pdf(z);
-        z -= step;
-        if step.abs() <= 1e-15 * z.abs().max(1.0) {
-            break;
-        }
-    }
-    z
+    stats::normal_quantile(p).unwrap_or(f64::NAN)
 }
 
 /// Coefficients `B_{2j} / (2j(2j − 1))` of Stirling's series for j = 1 … 8, with B the Bernoulli
@@ -383,116 +301,21 @@ pub(crate) fn ln_factorial_over_power(n: usize) -> f64 {
     0.5 * nf.ln() - nf + LN_SQRT_2PI + stirling_correction(nf)
 }
 
-/// Regularised incomplete beta `I_x(a, b)`, given both `x` and `y = 1 − x` (so callers can pass an
-/// accurately computed complement). Continued fraction A&S 26.5.8 by the modified Lentz method.
-fn regularized_incomplete_beta(a: f64, b: f64, x: f64, y: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if y <= 0.0 {
-        return 1.0;
-    }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * y.ln();
-    if x < (a + 1.0) / (a + b + 2.0) {
-        ln_front.exp() * beta_continued_fraction(a, b, x) / a
-    } else {
-        1.0 - ln_front.exp() * beta_continued_fraction(b, a, y) / b
-    }
-}
-
-fn beta_continued_fraction(a: f64, b: f64, x: f64) -> f64 {
-    let tiny = 1e-300;
-    let clamp = |v: f64| if v.abs() < tiny { tiny } else { v };
-    let mut c = 1.0;
-    let mut d = 1.0 / clamp(1.0 - (a + b) * x / (a + 1.0));
-    let mut h = d;
-    for m in 1..10_000 {
-        let m = f64::from(m);
-        let even = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
-        d = 1.0 / clamp(1.0 + even * d);
-        c = clamp(1.0 + even / c);
-        h *= d * c;
-        let odd = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
-        d = 1.0 / clamp(1.0 + odd * d);
-        c = clamp(1.0 + odd / c);
-        let delta = d * c;
-        h *= delta;
-        if (delta - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    h
-}
-
-/// CDF of Student's t distribution with `df > 0` degrees of freedom:
-/// `P(T ≤ t) = 1 − ½ I_{ν/(ν+t²)}(ν/2, ½)` for `t ≥ 0`, by symmetry otherwise. NaN if `df ≤ 0`.
+/// CDF of Student's t distribution with `df > 0` degrees of freedom, NaN for a NaN `t` or an
+/// invalid `df`: [`stats::student_t_cdf`] (regularised incomplete beta).
 #[must_use]
 pub fn student_t_cdf(t: f64, df: f64) -> f64 {
-    if t.is_nan() || df.is_nan() || df <= 0.0 {
-        return f64::NAN;
-    }
-    if t.is_infinite() {
-        return if t > 0.0 { 1.0 } else { 0.0 };
-    }
-    let t2 = t * t;
-    let x = df / (df + t2);
-    let y = t2 / (df + t2);
-    let tail = 0.5 * regularized_incomplete_beta(0.5 * df, 0.5, x, y);
-    if t > 0.0 { 1.0 - tail } else { tail }
+    stats::student_t_cdf(t, df).unwrap_or(f64::NAN)
 }
 
-fn student_t_pdf(t: f64, df: f64) -> f64 {
-    let ln = ln_gamma(0.5 * (df + 1.0))
-        - ln_gamma(0.5 * df)
-        - 0.5 * (df * std::f64::consts::PI).ln()
-        - 0.5 * (df + 1.0) * (t * t / df).ln_1p();
-    ln.exp()
-}
-
-/// Quantile of Student's t distribution with `df > 0` degrees of freedom, for `0 < p < 1` (NaN
-/// otherwise). Newton's method on [`student_t_cdf`], safeguarded by bisection; about 1e-13 relative.
+/// Quantile of Student's t distribution with `df > 0` degrees of freedom for `0 < p < 1`, NaN
+/// otherwise: [`stats::student_t_quantile`] (safeguarded Newton, 1e-12 relative).
 #[must_use]
 pub fn student_t_quantile(p: f64, df: f64) -> f64 {
-    if !(p > 0.0 && p < 1.0) || df.is_nan() || df <= 0.0 {
+    if !(p > 0.0 && p < 1.0) {
         return f64::NAN;
     }
-    if p > 0.5 {
-        return -student_t_quantile(1.0 - p, df);
-    }
-    if (p - 0.5).abs() < f64::EPSILON {
-        return 0.0;
-    }
-    // Bracket the root in [lo, hi] with hi = 0 (cdf = ½ > p).
-    let mut hi = 0.0_f64;
-    let mut lo = standard_normal_quantile(p).min(-1.0);
-    while student_t_cdf(lo, df) > p {
-        hi = lo;
-        lo *= 2.0;
-        if lo < -1e300 {
-            return f64::NEG_INFINITY;
-        }
-    }
-    let mut t = 0.5 * (lo + hi);
-    for _ in 0..200 {
-        let f = student_t_cdf(t, df) - p;
-        if f > 0.0 {
-            hi = t;
-        } else {
-            lo = t;
-        }
-        let newton = t - f / student_t_pdf(t, df);
-        let next = if newton > lo && newton < hi {
-            newton
-        } else {
-            0.5 * (lo + hi)
-        };
-        let converged = (next - t).abs() <= 1e-14 * next.abs().max(1e-300);
-        t = next;
-        if converged || hi - lo <= 1e-15 * t.abs() {
-            break;
-        }
-    }
-    t
+    stats::student_t_quantile(p, df).unwrap_or(f64::NAN)
 }
 
 // ---------------------------------------------------------------------------------------------

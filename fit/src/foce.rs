@@ -48,10 +48,9 @@
 use nalgebra::{DMatrix, DVector};
 use twin_engine::Model;
 use twin_engine::population::{Population, ResidualError};
-use twin_engine::posterior::{
-    Censoring, Individual, IndividualOptions, Observation, log_normal_cdf,
-};
+use twin_engine::posterior::{Censoring, Individual, IndividualOptions, Observation};
 use twin_engine::records::Dataset;
+use twin_engine::stats::log_normal_cdf;
 
 /// Options of the inner problem of one subject.
 #[derive(Debug, Clone, Copy)]

@@ -20,7 +20,6 @@ pub mod analysis;
 pub mod closed_form;
 pub mod cohort;
 pub mod design;
-pub mod distributions;
 pub mod endpoints;
 pub mod error;
 mod exact_f64;
@@ -33,3 +32,6 @@ pub mod summary;
 pub mod survival;
 
 pub use error::TrialError;
+/// The distribution functions and [`distributions::StatsError`], shared with the engine and
+/// twin-eval ([`twin_engine::stats`]).
+pub use twin_engine::stats as distributions;

@@ -9,7 +9,7 @@ use twin_engine::montecarlo::CohortSummary;
 use crate::Failure;
 use crate::files::write_atomic;
 use crate::simulate::Study;
-use crate::tables::{survival, wilson};
+use twin_engine::stats::wilson_95;
 use twin_eval::plots::{
     Band, FanChart, KmPlot, Observations, SurvivalCurve, fan_chart_png, fan_chart_svg, km_svg,
 };
@@ -98,11 +98,11 @@ pub fn write_figures(
             .iter()
             .map(|arm| {
                 let tally = &arm.outcomes[k];
-                let s = survival(tally);
+                let s = tally.survival();
                 let n_events: Vec<u64> = tally.cumulative_events.clone();
                 let interval: Vec<[f64; 2]> = n_events
                     .iter()
-                    .map(|&e| wilson(tally.n.saturating_sub(e), tally.n))
+                    .map(|&e| wilson_95(tally.n.saturating_sub(e), tally.n))
                     .collect();
                 SurvivalCurve {
                     arm: arm.name.clone(),

@@ -18,7 +18,7 @@ use twin_engine::regimen::parse_duration;
 use crate::Failure;
 use crate::files::{read_text, write_atomic};
 use crate::simulate::Study;
-use crate::tables::{km_median, wilson};
+use twin_engine::stats::wilson_95;
 
 /// Arguments of `twin forecast`.
 #[derive(clap::Args, Debug)]
@@ -293,13 +293,14 @@ fn plain_summary(model: &dyn Model, id: &str, forecast: &Forecast, study: &Study
             let tally = &arm.outcomes[k];
             match outcome.kind {
                 OutcomeKind::TimeToEvent => {
-                    let [lo, hi] = wilson(tally.n_observed, tally.n);
+                    let [lo, hi] = wilson_95(tally.n_observed, tally.n);
                     let p = if tally.n == 0 {
                         f64::NAN
                     } else {
                         tally.n_observed as f64 / tally.n as f64
                     };
-                    let median = km_median(tally, &summary.output_times)
+                    let median = tally
+                        .km_median(&summary.output_times)
                         .map_or(String::new(), |m| format!(", median time {m} {unit}"));
                     let _ = writeln!(
                         t,

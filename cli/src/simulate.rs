@@ -376,7 +376,7 @@ fn summary_files(
                 } else {
                     tally.n_events as f64 / arm.n_ok as f64
                 },
-                ci95: crate::tables::wilson(tally.n_events, arm.n_ok),
+                ci95: twin_engine::stats::wilson_95(tally.n_events, arm.n_ok),
                 median_time: tally.time_to_event.quantile(0.5),
             })
             .collect();
@@ -410,8 +410,9 @@ fn summary_files(
                     mean: tally.values.mean(),
                     quantiles: quantiles(&tally.values),
                     probability: is_event.then(|| share(tally.n_observed, tally.n)),
-                    ci95: is_event.then(|| crate::tables::wilson(tally.n_observed, tally.n)),
-                    km_survival: is_event.then(|| crate::tables::survival(tally)),
+                    ci95: is_event
+                        .then(|| twin_engine::stats::wilson_95(tally.n_observed, tally.n)),
+                    km_survival: is_event.then(|| tally.survival()),
                     paired_vs_first_arm: arm.paired.get(k).map(|p| PairedJson {
                         reference: summary.arms[0].name.clone(),
                         n_pairs: p.n_pairs,

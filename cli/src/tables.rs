@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use twin_engine::model::{Model, OutcomeKind};
-use twin_engine::montecarlo::{CohortSummary, Crossing, OutcomeTally, ThresholdEvent};
+use twin_engine::montecarlo::{CohortSummary, Crossing, ThresholdEvent};
+use twin_engine::stats::wilson_95;
 use twin_engine::summary::RunningSummary;
 
 use crate::files::number;
@@ -18,20 +19,6 @@ pub const QUANTILES: [(&str, f64); 5] = [
     ("p95", 0.95),
 ];
 
-/// Wilson score 95 % interval for `k` events out of `n`.
-pub fn wilson(k: u64, n: u64) -> [f64; 2] {
-    if n == 0 {
-        return [f64::NAN, f64::NAN];
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let (k, n) = (k as f64, n as f64);
-    let p = k / n;
-    let denom = 1.0 + z * z / n;
-    let centre = (p + z * z / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / denom;
-    [(centre - half).max(0.0), (centre + half).min(1.0)]
-}
-
 /// A threshold event in words, e.g. `CP > 3 at any output time`.
 pub fn event_definition(model: &dyn Model, def: &ThresholdEvent) -> String {
     let sign = if def.crossing == Crossing::Below {
@@ -44,31 +31,6 @@ pub fn event_definition(model: &dyn Model, def: &ThresholdEvent) -> String {
         model.spec().outputs[def.output].name,
         def.threshold
     )
-}
-
-/// Kaplan–Meier survival at each output time from cumulative event counts (administrative
-/// censoring at the horizon only, so `S(t) = 1 − events(≤ t)/n`).
-pub fn survival(tally: &OutcomeTally) -> Vec<f64> {
-    tally
-        .cumulative_events
-        .iter()
-        .map(|&c| {
-            if tally.n == 0 {
-                f64::NAN
-            } else {
-                1.0 - c as f64 / tally.n as f64
-            }
-        })
-        .collect()
-}
-
-/// First output time at which the Kaplan–Meier curve reaches 0.5, if it does.
-pub fn km_median(tally: &OutcomeTally, times: &[f64]) -> Option<f64> {
-    survival(tally)
-        .iter()
-        .zip(times)
-        .find(|(s, _)| **s <= 0.5)
-        .map(|(_, t)| *t)
 }
 
 fn quantile_cells(summary: &RunningSummary) -> String {
@@ -87,7 +49,7 @@ pub fn events_csv(model: &dyn Model, events: &[ThresholdEvent], summary: &Cohort
     );
     for arm in &summary.arms {
         for (def, tally) in events.iter().zip(&arm.events) {
-            let [lo, hi] = wilson(tally.n_events, arm.n_ok);
+            let [lo, hi] = wilson_95(tally.n_events, arm.n_ok);
             let definition = event_definition(model, def);
             let p = if arm.n_ok == 0 {
                 f64::NAN
@@ -112,7 +74,7 @@ pub fn events_csv(model: &dyn Model, events: &[ThresholdEvent], summary: &Cohort
             if outcome.kind != OutcomeKind::TimeToEvent {
                 continue;
             }
-            let [lo, hi] = wilson(tally.n_observed, tally.n);
+            let [lo, hi] = wilson_95(tally.n_observed, tally.n);
             let p = if tally.n == 0 {
                 f64::NAN
             } else {
@@ -130,7 +92,9 @@ pub fn events_csv(model: &dyn Model, events: &[ThresholdEvent], summary: &Cohort
                 number(lo),
                 number(hi),
                 number(tally.values.quantile(0.5).unwrap_or(f64::NAN)),
-                km_median(tally, &summary.output_times).map_or(".".to_owned(), number)
+                tally
+                    .km_median(&summary.output_times)
+                    .map_or(".".to_owned(), number)
             );
         }
     }
@@ -200,20 +164,4 @@ pub fn differences_csv(model: &dyn Model, summary: &CohortSummary) -> String {
         }
     }
     csv
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wilson_interval_matches_a_hand_computed_example() {
-        // Wilson (1927) score interval for 8 of 20 at z = 1.96: 0.2188 to 0.6134 (hand computation).
-        let [lo, hi] = wilson(8, 20);
-        assert!(
-            (lo - 0.218_8).abs() < 1e-4 && (hi - 0.613_4).abs() < 1e-4,
-            "{lo} {hi}"
-        );
-        assert!(wilson(0, 0)[0].is_nan());
-    }
 }

@@ -166,6 +166,35 @@ pub struct OutcomeTally {
     pub cumulative_events: Vec<u64>,
 }
 
+impl OutcomeTally {
+    /// Kaplan–Meier survival at each output time, `S(t_k) = 1 − cumulative_events[k]/n` (all
+    /// censoring administrative, at the horizon); NaN when no patient was evaluated.
+    #[must_use]
+    pub fn survival(&self) -> Vec<f64> {
+        self.cumulative_events
+            .iter()
+            .map(|&c| {
+                if self.n == 0 {
+                    f64::NAN
+                } else {
+                    1.0 - c as f64 / self.n as f64
+                }
+            })
+            .collect()
+    }
+
+    /// The first of `times` (the output grid) at which [`Self::survival`] reaches 0.5, or `None`
+    /// if it never does.
+    #[must_use]
+    pub fn km_median(&self, times: &[f64]) -> Option<f64> {
+        self.survival()
+            .iter()
+            .zip(times)
+            .find(|(s, _)| **s <= 0.5)
+            .map(|(_, t)| *t)
+    }
+}
+
 /// Paired comparison of one outcome between an arm and the reference arm, patient by patient.
 ///
 /// For value outcomes `d = value(arm) − value(reference)`; for time-to-event outcomes the event
@@ -821,5 +850,34 @@ fn fold_outcomes(
                 paired.difference.add(a - r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn km_median_is_the_first_time_half_have_had_the_event() {
+        // 10 patients; cumulative events 0, 3, 5, 9 at t = 0, 1, 2, 3: S = 1, 0.7, 0.5, 0.1, so
+        // the median is t = 2 (S reaches 0.5 there, by hand).
+        let tally = OutcomeTally {
+            n: 10,
+            n_observed: 9,
+            event_kind: true,
+            values: RunningSummary::new(1e-3).unwrap(),
+            cumulative_events: vec![0, 3, 5, 9],
+        };
+        let times = [0.0, 1.0, 2.0, 3.0];
+        let survival = tally.survival();
+        for (s, expected) in survival.iter().zip([1.0, 0.7, 0.5, 0.1]) {
+            assert!((s - expected).abs() < 1e-15, "{survival:?}");
+        }
+        assert_eq!(tally.km_median(&times), Some(2.0));
+        let few = OutcomeTally {
+            cumulative_events: vec![0, 1, 2, 4],
+            ..tally
+        };
+        assert_eq!(few.km_median(&times), None);
     }
 }

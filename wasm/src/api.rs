@@ -22,7 +22,8 @@ use twin_engine::regimen::{Regimen, parse_duration};
 use twin_engine::summary::RunningSummary;
 use twin_models::CatalogueError;
 
-use crate::stats::{km_median, share, wilson};
+use crate::stats::share;
+use twin_engine::stats::wilson_95;
 
 /// Schema of the JSON returned by [`forecast_json`].
 pub const FORECAST_SCHEMA: &str = "twinsim.widget.forecast/1";
@@ -703,9 +704,9 @@ fn outcome_json(
         n: tally.n,
         n_observed: tally.n_observed,
         probability: is_event.then(|| share(tally.n_observed, tally.n)),
-        ci95: is_event.then(|| wilson(tally.n_observed, tally.n)),
+        ci95: is_event.then(|| wilson_95(tally.n_observed, tally.n)),
         km_median: if is_event {
-            km_median(tally, times)
+            tally.km_median(times)
         } else {
             None
         },

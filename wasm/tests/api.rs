@@ -214,7 +214,7 @@ fn forecast_is_plausible_and_the_higher_dose_is_more_toxic() {
         // The Wilson interval of the reported counts (scipy agreement is tested in stats.rs).
         let n = g4["n"].as_u64().unwrap();
         assert_eq!(n, 200);
-        let [wl, wh] = twin_wasm::stats::wilson(g4["n_observed"].as_u64().unwrap(), n);
+        let [wl, wh] = twin_engine::stats::wilson_95(g4["n_observed"].as_u64().unwrap(), n);
         assert!((wl - lo).abs() < 1e-15 && (wh - hi).abs() < 1e-15);
         // Medians of ANC within the physiological range of a treated patient, 0.01–20 ×10⁹/L.
         for m in therapy["outputs"][0]["p50"].as_array().unwrap() {

@@ -321,7 +321,7 @@ pub const FORECAST_HORIZON_H: f64 = 42.0 * 24.0;
 pub fn forecast_request(model: &dyn Model, draws: usize) -> ForecastRequest {
     let mut request = ForecastRequest::new(docetaxel_arms(model));
     request.origin = Some(FORECAST_ORIGIN_H);
-    request.end = Some(FORECAST_ORIGIN_H + FORECAST_HORIZON_H);
+    request.horizon = Some(FORECAST_HORIZON_H);
     request.draws = draws;
     request.seed = 1;
     request

@@ -12,7 +12,6 @@ use twin_engine::model::{FixedParameters, Model, OutcomeKind};
 use twin_engine::montecarlo::CohortOptions;
 use twin_engine::nmcsv;
 use twin_engine::predict::{ParameterOverride, ParameterSource};
-use twin_engine::records::Subject;
 use twin_engine::regimen::parse_duration;
 
 use crate::Failure;
@@ -111,18 +110,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let source = args.patient.display().to_string();
     let text = read_text(&args.patient).map_err(Failure::input)?;
     let dataset = nmcsv::parse_dataset(&source, &text).map_err(Failure::input)?;
-    let subject_idx = match &args.id {
-        Some(id) => dataset
-            .subjects
-            .iter()
-            .position(|s| &s.id == id)
-            .ok_or_else(|| Failure::input(anyhow!("{source}: no subject with ID {id}")))?,
-        None => 0,
-    };
-    let subject = dataset
-        .subjects
-        .get(subject_idx)
-        .ok_or_else(|| Failure::input(anyhow!("{source}: the file holds no record")))?;
+    let subject_idx = dataset
+        .subject_index(args.id.as_deref())
+        .map_err(|e| Failure::input(anyhow!(e)))?;
 
     let mut therapies = Vec::new();
     let mut therapy_texts = Vec::new();
@@ -131,13 +121,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         let given = text
             .split_once('=')
             .map_or("", |(_, regimen)| regimen.trim());
-        therapy_texts.push(
-            spec.therapies
-                .iter()
-                .find(|t| t.name == given)
-                .map_or(given, |t| t.regimen)
-                .to_owned(),
-        );
+        therapy_texts.push(spec.regimen_text(given).to_owned());
     }
     let duration = |text: &Option<String>| -> Result<Option<f64>, Failure> {
         text.as_deref()
@@ -145,11 +129,9 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             .transpose()
             .map_err(Failure::input)
     };
-    let origin = duration(&args.from)?;
-    let horizon = duration(&args.until)?;
     let mut request = ForecastRequest::new(therapies);
-    request.origin = origin;
-    request.end = horizon.map(|h| origin.unwrap_or_else(|| last_record_time(subject)) + h);
+    request.origin = duration(&args.from)?;
+    request.horizon = duration(&args.until)?;
     request.every = duration(&args.every)?;
     request.draws = args.draws;
     request.seed = args.seed;
@@ -198,15 +180,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let json =
         serde_json::to_string_pretty(&posterior).map_err(|e| Failure::run(anyhow!("{e}")))? + "\n";
     write_atomic(&args.out.join("posterior.json"), json.as_bytes()).map_err(Failure::run)?;
-    let text = plain_summary(model, &subject.id, &forecast, &study);
+    let text = plain_summary(model, &dataset.subjects[subject_idx].id, &forecast, &study);
     write_atomic(&args.out.join("summary.txt"), text.as_bytes()).map_err(Failure::run)?;
     print!("{text}");
     Ok(())
-}
-
-/// Time of the subject's last record (the default forecast origin).
-fn last_record_time(subject: &Subject) -> f64 {
-    subject.records.last().map_or(0.0, |r| r.time)
 }
 
 fn posterior_json<'a>(model: &dyn Model, forecast: &'a Forecast) -> PosteriorJson<'a> {

@@ -73,9 +73,10 @@ pub struct ForecastRequest {
     /// Forecast origin in model time: therapies start here and outcomes count from here. `None`
     /// is the time of the patient's last record.
     pub origin: Option<f64>,
-    /// End of the forecast in model time. `None` is the latest natural end of the therapies
-    /// ([`Regimen::natural_end`]), at least one time unit after the origin.
-    pub end: Option<f64>,
+    /// Length of the forecast after the origin (model time units). `None` runs to the latest
+    /// natural end of the therapies ([`Regimen::natural_end`]), at least one time unit after the
+    /// origin.
+    pub horizon: Option<f64>,
     /// Spacing of the output grid (from time 0, so the recorded past is shown too). `None` is
     /// `end /` [`DEFAULT_GRID_INTERVALS`].
     pub every: Option<f64>,
@@ -101,7 +102,7 @@ impl ForecastRequest {
         Self {
             therapies,
             origin: None,
-            end: None,
+            horizon: None,
             every: None,
             draws: 1000,
             proposals_per_draw: 4,
@@ -204,8 +205,8 @@ pub fn forecast<M: Model + ?Sized>(
             rules: arm.rules.clone(),
         })
         .collect();
-    let end = match request.end {
-        Some(end) => end,
+    let end = match request.horizon {
+        Some(horizon) => origin + horizon,
         None => therapies
             .iter()
             .map(|a| a.regimen.natural_end())
@@ -214,7 +215,7 @@ pub fn forecast<M: Model + ?Sized>(
     if !(end.is_finite() && end > origin) {
         return Err(EngineError::invalid(
             "forecast end",
-            format!("{end} must come after the origin {origin}"),
+            format!("{end} must come after the origin {origin} (a positive horizon)"),
         ));
     }
     let every = request.every.unwrap_or(end / DEFAULT_GRID_INTERVALS as f64);

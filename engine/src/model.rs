@@ -211,6 +211,16 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The regimen text of `written`: the built-in therapy of that name (exact match) replaced by
+    /// its regimen, any other text returned as it is (a regimen such as `100 mg q24h x7`).
+    #[must_use]
+    pub fn regimen_text<'t>(&self, written: &'t str) -> &'t str {
+        self.therapies
+            .iter()
+            .find(|t| t.name == written)
+            .map_or(written, |t| t.regimen)
+    }
+
     /// Index of the parameter called `name` (case-insensitive).
     #[must_use]
     pub fn parameter_index(&self, name: &str) -> Option<usize> {

@@ -234,6 +234,25 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The index of the subject with `id`, or of the first subject when `id` is `None`.
+    ///
+    /// # Errors
+    /// A message naming the source: no subject with that ID, or no record at all.
+    pub fn subject_index(&self, id: Option<&str>) -> Result<usize, String> {
+        let source = &self.source;
+        match id {
+            Some(id) => self
+                .subjects
+                .iter()
+                .position(|s| s.id == id)
+                .ok_or_else(|| format!("{source}: no subject with ID {id}")),
+            None if self.subjects.is_empty() => Err(format!("{source}: the file holds no record")),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Dataset {
     /// Index of the covariate column called `name` (case-insensitive).
     #[must_use]
     pub fn covariate_index(&self, name: &str) -> Option<usize> {

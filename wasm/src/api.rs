@@ -484,18 +484,10 @@ pub fn forecast_json(request_json: &str) -> Result<String, WidgetError> {
     }
     let source = request.source.as_str();
     let dataset = parse_dataset(source, &request.patient_csv)?;
-    let subject_idx = match &request.id {
-        Some(id) => dataset
-            .subjects
-            .iter()
-            .position(|s| &s.id == id)
-            .ok_or_else(|| WidgetError::Invalid(format!("{source}: no subject with ID {id}")))?,
-        None => 0,
-    };
-    let subject = dataset
-        .subjects
-        .get(subject_idx)
-        .ok_or_else(|| WidgetError::Invalid(format!("{source}: the file holds no record")))?;
+    let subject_idx = dataset
+        .subject_index(request.id.as_deref())
+        .map_err(WidgetError::Invalid)?;
+    let subject_id = &dataset.subjects[subject_idx].id;
 
     let (therapies, therapy_texts) = parse_therapies(&request.therapies, spec)?;
     let duration = |text: &Option<String>| -> Result<Option<f64>, WidgetError> {
@@ -506,12 +498,9 @@ pub fn forecast_json(request_json: &str) -> Result<String, WidgetError> {
             .map(|t| parse_duration(t, spec.time_unit))
             .transpose()?)
     };
-    let origin = duration(&request.from)?;
-    let horizon = duration(&request.until)?;
-    let last_record = subject.records.last().map_or(0.0, |r| r.time);
     let mut engine_request = ForecastRequest::new(therapies);
-    engine_request.origin = origin;
-    engine_request.end = horizon.map(|h| origin.unwrap_or(last_record) + h);
+    engine_request.origin = duration(&request.from)?;
+    engine_request.horizon = duration(&request.until)?;
     engine_request.every = duration(&request.every)?;
     engine_request.draws = request.draws;
     engine_request.seed = request.seed;
@@ -519,7 +508,7 @@ pub fn forecast_json(request_json: &str) -> Result<String, WidgetError> {
     Ok(to_json(&forecast_response(
         spec,
         &request,
-        &subject.id,
+        subject_id,
         &therapy_texts,
         &result,
     )))
@@ -547,12 +536,7 @@ fn parse_therapies(
                 i + 1
             )));
         }
-        let regimen = therapy.regimen.trim();
-        let text = spec
-            .therapies
-            .iter()
-            .find(|t| t.name == regimen)
-            .map_or(regimen, |t| t.regimen);
+        let text = spec.regimen_text(therapy.regimen.trim());
         arms.push(Arm {
             name: name.to_owned(),
             regimen: Regimen::parse(text, spec)?,

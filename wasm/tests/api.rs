@@ -143,7 +143,7 @@ fn numbers_are_the_engines_forecast_bit_for_bit() {
         .to_vec();
     let mut engine = ForecastRequest::new(arms);
     engine.origin = Some(504.0);
-    engine.end = Some(1512.0);
+    engine.horizon = Some(1008.0);
     engine.every = Some(24.0);
     engine.draws = 50;
     engine.seed = 1;

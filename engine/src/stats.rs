@@ -778,7 +778,8 @@ fn check_df(df: f64) -> Result<(), StatsError> {
 
 /// Stirling correction `ln Γ(x) − [(x − ½) ln x − x + ln √(2π)]` for `x ≥ 10`, from the
 /// asymptotic series Σ B₂ₖ / (2k(2k−1) x^(2k−1)); seven terms give < 1e-17 absolute at x = 10.
-fn stirling_correction(x: f64) -> f64 {
+#[must_use]
+pub fn stirling_correction(x: f64) -> f64 {
     const COEFFICIENTS: [f64; 7] = [
         1.0 / 12.0,
         -1.0 / 360.0,
@@ -799,7 +800,8 @@ fn stirling_correction(x: f64) -> f64 {
 
 /// `ln Γ(x)` for `x > 0`: Stirling's series for `x ≥ 10`, shifted up by the recurrence
 /// `Γ(x + 1) = x Γ(x)` below; absolute error about 1e-15.
-pub(crate) fn ln_gamma(x: f64) -> f64 {
+#[must_use]
+pub fn ln_gamma(x: f64) -> f64 {
     if x >= 10.0 {
         return (x - 0.5) * math::ln(x) - x + LN_SQRT_2PI + stirling_correction(x);
     }

@@ -255,50 +255,14 @@ pub fn standard_normal_quantile(p: f64) -> f64 {
     stats::normal_quantile(p).unwrap_or(f64::NAN)
 }
 
-/// Coefficients `B_{2j} / (2j(2j − 1))` of Stirling's series for j = 1 … 8, with B the Bernoulli
-/// numbers 1/6, −1/30, 1/42, −1/30, 5/66, −691/2730, 7/6, −3617/510.
-const STIRLING: [f64; 8] = [
-    1.0 / 12.0,
-    -1.0 / 360.0,
-    1.0 / 1260.0,
-    -1.0 / 1680.0,
-    1.0 / 1188.0,
-    -691.0 / 360_360.0,
-    1.0 / 156.0,
-    -3617.0 / 122_400.0,
-];
-
-/// Stirling correction `Σ_j B_{2j}/(2j(2j−1) z^{2j−1})`, accurate to 1e-17 for `z ≥ 10`.
-fn stirling_correction(z: f64) -> f64 {
-    let inv = 1.0 / z;
-    let inv2 = inv * inv;
-    let mut acc = 0.0;
-    for c in STIRLING.iter().rev() {
-        acc = acc * inv2 + c;
-    }
-    acc * inv
-}
-
-/// `ln Γ(x)` for `x > 0`: the recurrence `Γ(x) = Γ(x + k)/(x(x+1)…(x+k−1))` lifts x to at least 10,
-/// then Stirling's series.
-pub(crate) fn ln_gamma(x: f64) -> f64 {
-    let mut z = x;
-    let mut product = 1.0;
-    while z < 10.0 {
-        product *= z;
-        z += 1.0;
-    }
-    (z - 0.5) * z.ln() - z + LN_SQRT_2PI + stirling_correction(z) - product.ln()
-}
-
 /// `ln(n!/nⁿ)` without the cancellation of `ln n! − n ln n`:
 /// `½ ln n − n + ½ ln 2π + Σ_j B_{2j}/(2j(2j−1) n^{2j−1})`.
 pub(crate) fn ln_factorial_over_power(n: usize) -> f64 {
     let nf = n as f64;
     if n < 10 {
-        return ln_gamma(nf + 1.0) - nf * nf.ln();
+        return stats::ln_gamma(nf + 1.0) - nf * nf.ln();
     }
-    0.5 * nf.ln() - nf + LN_SQRT_2PI + stirling_correction(nf)
+    0.5 * nf.ln() - nf + LN_SQRT_2PI + stats::stirling_correction(nf)
 }
 
 /// CDF of Student's t distribution with `df > 0` degrees of freedom, NaN for a NaN `t` or an
@@ -1371,8 +1335,8 @@ mod tests {
             1e-14,
         );
         // ln Γ(½) = ½ ln π; ln Γ(5) = ln 24.
-        assert_close(ln_gamma(0.5), 0.5 * std::f64::consts::PI.ln(), 1e-14);
-        assert_close(ln_gamma(5.0), 24.0_f64.ln(), 1e-14);
+        assert_close(stats::ln_gamma(0.5), 0.5 * std::f64::consts::PI.ln(), 1e-14);
+        assert_close(stats::ln_gamma(5.0), 24.0_f64.ln(), 1e-14);
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! linear in η equal their closed forms.
 
 use nalgebra::{DMatrix, DVector};
+mod common;
+
+use common::Decay;
 use twin_engine::Model;
 use twin_engine::model::{
     DoseModifiers, ModelSpec, OutputSpec, ParameterSpec, StateSpec, TimeUnit,
@@ -12,68 +15,6 @@ use twin_engine::population::{RandomEffect, ResidualError, Transform, Variabilit
 use twin_fit::FitError;
 use twin_fit::estimate::{FitOptions, fit};
 use twin_fit::parameters::ParameterSettings;
-
-/// `y = 10·e^(−K·t)` with `K = θ·e^η` (Wang 2007's model), with the upper bound of K given.
-struct Decay {
-    spec: ModelSpec,
-}
-
-impl Decay {
-    fn new(upper: f64) -> Self {
-        Self {
-            spec: ModelSpec {
-                id: "decay",
-                version: "1",
-                description: "test",
-                time_unit: TimeUnit::Hour,
-                states: vec![StateSpec {
-                    name: "Y",
-                    unit: "-",
-                }],
-                parameters: vec![ParameterSpec::new("K", "1/h", 0.2, (0.0, upper), "test")],
-                covariates: vec![],
-                outputs: vec![OutputSpec {
-                    name: "Y",
-                    unit: "-",
-                }],
-                dosing: vec![DoseModifiers::default()],
-                default_dose_compartment: 0,
-                variability: VariabilityModel {
-                    random_effects: vec![RandomEffect {
-                        parameter: 0,
-                        transform: Transform::LogNormal,
-                    }],
-                    omega: vec![0.04],
-                    covariate_effects: vec![],
-                    residual: vec![ResidualError::Additive { sd: 0.3 }],
-                },
-                outcomes: vec![],
-                therapies: vec![],
-                evidence: "test",
-                documentation: "test",
-            },
-        }
-    }
-}
-
-impl Model for Decay {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
-        dy[0] = -p[0] * y[0];
-    }
-    fn initial_state(&self, _p: &[f64], y: &mut [f64]) {
-        y[0] = 10.0;
-    }
-    fn outputs(&self, _t: f64, y: &[f64], _p: &[f64], out: &mut [f64]) {
-        out[0] = y[0];
-    }
-    fn advance_exact(&self, p: &[f64], y: &mut [f64], _inputs: &[f64], dt: f64) -> bool {
-        y[0] *= (-p[0] * dt).exp();
-        true
-    }
-}
 
 /// Eight subjects with K = 0.5·e^η (η = ±0.1, ±0.2…) observed at 0, 1, 2, 4 and 6 h (the
 /// history starts at the first record), plus a fixed pattern of errors of ±0.05 or 0.
@@ -97,7 +38,7 @@ fn decay_data() -> String {
 fn a_parameter_pushed_past_its_bound_is_named_with_the_iteration() {
     // The data need K ≈ 0.5 /h; the model allows at most 0.3.
     let dataset = parse_dataset("decay.csv", &decay_data()).unwrap();
-    let model = Decay::new(0.3);
+    let model = Decay::new(0.2, 0.3, ResidualError::Additive { sd: 0.3 });
     let err = fit(&model, &dataset, &FitOptions::default(), &mut |_| {}).unwrap_err();
     println!("{err}");
     match &err {
@@ -120,7 +61,7 @@ fn the_same_data_within_bounds_fit_and_recover_the_rate() {
     // The control of the test above: with room to move, K goes to the data's 0.5 (the
     // geometric mean of the subjects' rates) within 2 %.
     let dataset = parse_dataset("decay.csv", &decay_data()).unwrap();
-    let model = Decay::new(10.0);
+    let model = Decay::new(0.2, 10.0, ResidualError::Additive { sd: 0.3 });
     let result = fit(&model, &dataset, &FitOptions::default(), &mut |_| {}).unwrap();
     let k = result
         .estimates

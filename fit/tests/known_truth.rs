@@ -10,18 +10,14 @@
 //! nominal values of the data README — CL 4, V 70, Q 4, V2 50, KA 1, VM 1000, KM 250, ω ≈ 0.3 —
 //! are printed beside them). Issue 7: θ within 10 %, ω within 30 %.
 
-use twin_engine::nmcsv::parse_dataset;
+mod common;
+
 use twin_engine::records::{Dataset, SteadyState};
 use twin_fit::estimate::{FitOptions, FitResult, fit};
 use twin_fit::parameters::ParameterSettings;
 
 fn load(name: &str) -> Dataset {
-    let path = format!(
-        "{}/../../shared/data/pk-datasets/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let mut dataset = parse_dataset(&path, &text).unwrap();
+    let mut dataset = common::load(&format!("pk-datasets/{name}"));
     // The one SS 1 dose of each subject was simulated as an ordinary dose (superposition of the
     // actual doses); twin-models' posterior tests show the likelihood is higher that way.
     for record in dataset.subjects.iter_mut().flat_map(|s| &mut s.records) {

@@ -10,94 +10,14 @@
 //!   θ = (0.00469555, 0.984258, 0.15892), ω² = (0.0293508, 0.027906), σ² = 0.013241,
 //!   OFV 586.276 (without the constant).
 
-use twin_engine::Model;
-use twin_engine::model::{
-    DoseModifiers, ModelSpec, OutputSpec, ParameterSpec, StateSpec, TimeUnit,
-};
+mod common;
+
+use common::{Decay, load, shared_data};
 use twin_engine::nmcsv::parse_dataset;
-use twin_engine::population::{RandomEffect, ResidualError, Transform, VariabilityModel};
+use twin_engine::population::ResidualError;
 use twin_engine::records::Dataset;
 use twin_fit::estimate::{FitOptions, FitResult, fit};
 use twin_fit::parameters::{ErrorModel, ParameterSettings};
-
-/// Path of a file in the shared reference data (see `shared/data/README.md`).
-fn shared_data(path: &str) -> String {
-    format!("{}/../../shared/data/{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn load(path: &str) -> Dataset {
-    let path = shared_data(path);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    parse_dataset(&path, &text).unwrap()
-}
-
-/// Wang (2007): `y = 10·e^(−k·t)`, `k = 0.5·e^η`, ω² = 0.04; no dose, the state starts at 10.
-struct WangDecay {
-    spec: ModelSpec,
-}
-
-impl WangDecay {
-    fn new(residual: ResidualError) -> Self {
-        Self {
-            spec: ModelSpec {
-                id: "wang2007",
-                version: "1",
-                description: "Wang 2007 toy model",
-                time_unit: TimeUnit::Hour,
-                states: vec![StateSpec {
-                    name: "Y",
-                    unit: "-",
-                }],
-                parameters: vec![ParameterSpec::new(
-                    "K",
-                    "1/h",
-                    0.5,
-                    (0.0, 100.0),
-                    "Wang 2007",
-                )],
-                covariates: vec![],
-                outputs: vec![OutputSpec {
-                    name: "Y",
-                    unit: "-",
-                }],
-                dosing: vec![DoseModifiers::default()],
-                default_dose_compartment: 0,
-                variability: VariabilityModel {
-                    random_effects: vec![RandomEffect {
-                        parameter: 0,
-                        transform: Transform::LogNormal,
-                    }],
-                    omega: vec![0.04],
-                    covariate_effects: vec![],
-                    residual: vec![residual],
-                },
-                outcomes: vec![],
-                therapies: vec![],
-                evidence: "test",
-                documentation: "test",
-            },
-        }
-    }
-}
-
-impl Model for WangDecay {
-    fn spec(&self) -> &ModelSpec {
-        &self.spec
-    }
-    fn rhs(&self, _t: f64, y: &[f64], p: &[f64], dy: &mut [f64]) {
-        dy[0] = -p[0] * y[0];
-    }
-    fn initial_state(&self, _p: &[f64], y: &mut [f64]) {
-        y[0] = 10.0;
-    }
-    fn outputs(&self, _t: f64, y: &[f64], _p: &[f64], out: &mut [f64]) {
-        out[0] = y[0];
-    }
-    fn advance_exact(&self, p: &[f64], y: &mut [f64], _inputs: &[f64], dt: f64) -> bool {
-        y[0] *= (-p[0] * dt).exp();
-        true
-    }
-}
 
 /// Wang2007.csv with its `Y` column read as `DV`.
 fn wang_dataset() -> Dataset {
@@ -117,7 +37,7 @@ fn foce_i_objective_equals_nonmem_on_wang_2007() {
         (ResidualError::Proportional { sd }, 39.458),
         (ResidualError::Additive { sd }, -2.059),
     ] {
-        let model = WangDecay::new(residual);
+        let model = Decay::new(0.5, 100.0, residual);
         let options = FitOptions {
             max_iterations: 0,
             parameters: ParameterSettings {

@@ -1,26 +1,11 @@
 //! End-to-end tests of the `twin` binary: determinism across thread counts and clear failures on
 //! bad input (message with file and line, non-zero exit, no panic, no output file).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn twin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(args)
-        .output()
-        .expect("the twin binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{scratch, stderr, twin};
 
 const GOOD_DATA: &str = "ID,TIME,AMT,CMT,EVID,DV\n1,0,100,1,1,.\n1,1,0,2,0,.\n1,2,0,2,0,.\n";
 

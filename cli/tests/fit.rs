@@ -8,31 +8,10 @@
 //! issue 4): OFV 586.276 without the n·ln 2π constant.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn twin(args: &[&str]) -> Output {
-    twin_env(args, &[])
-}
-
-fn twin_env(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_twin"));
-    command.args(args).env_remove("TWIN_MODELS");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    command.output().expect("the twin binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn shared_data(path: &str) -> String {
-    format!("{}/../../shared/data/{path}", env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+use common::{scratch, shared_data, twin, twin_env};
 
 fn text(out: &Output) -> (String, String) {
     (
@@ -179,7 +158,7 @@ fn a_fitted_version_loads_in_every_command_by_id_at_version() {
                 "--out",
                 forecast.to_str().unwrap(),
             ],
-            &[("TWIN_MODELS", &fit_dir)],
+            &[("TWIN_MODELS", fit_dir.to_str().unwrap())],
         ),
     );
     assert!(forecast.join("forecast.csv").is_file());

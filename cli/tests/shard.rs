@@ -5,30 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn twin(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_twin"));
-    command
-        .args(args)
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SLURM_ARRAY_TASK_ID");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().expect("the twin binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{scratch, stderr, twin_env};
 
 /// The run: two neutropenia arms (events, outcomes, paired differences, KM curves and plots),
 /// 37 patients (not a multiple of the shard count), every trajectory written.
@@ -54,7 +34,7 @@ fn simulate(out: &Path, seed: &str, extra: &[&str], env: &[(&str, &str)]) -> Out
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    twin(&args, env)
+    twin_env(&args, env)
 }
 
 /// Every file of a directory (name → bytes).
@@ -92,7 +72,7 @@ fn merge(dirs: &[&Path], out: &Path) -> Output {
     let mut args = vec!["merge"];
     args.extend(dirs.iter().map(|d| d.to_str().unwrap()));
     args.extend(["--out", out.to_str().unwrap()]);
-    twin(&args, &[])
+    twin_env(&args, &[])
 }
 
 #[test]
@@ -198,7 +178,7 @@ fn trial(design: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Out
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    twin(&args, env)
+    twin_env(&args, env)
 }
 
 #[test]

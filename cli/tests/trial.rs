@@ -1,22 +1,11 @@
 //! End-to-end tests of `twin trial`: the files it writes, identical bytes on 1 and 2 threads, and
 //! clean failures on bad designs (exit code 2, the file and line named, nothing written).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn twin(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(args)
-        .output()
-        .expect("the twin binary runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{scratch, twin};
 
 /// A small Alzheimer's PROCOVA design with a time-to-event secondary endpoint and a sample-size
 /// search, cheap enough for a test (also run sharded by `tests/shard.rs`).

@@ -51,9 +51,9 @@ fit_row() { # label subjects threads twin-fit-arguments...
 }
 for threads in 1 2; do
     fit_row "pheno (real data)" 59 "$threads" --model pheno@1 \
-        --data ../shared/data/pk-datasets/pheno_sd.csv
+        --data testdata/third_party/nlmixr2data/pheno_sd.csv
 done
 for threads in 1 2; do
     fit_row "Oral_1CPT (simulated)" 120 "$threads" --model pk-1cmt \
-        --data ../shared/data/pk-datasets/Oral_1CPT.csv --init CL=3 --init V=90 --init KA=0.7
+        --data testdata/third_party/nlmixr2data/Oral_1CPT.csv --init CL=3 --init V=90 --init KA=0.7
 done

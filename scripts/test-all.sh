@@ -14,6 +14,9 @@ fi
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 
+step "self-contained: no tracked file refers to a path outside the repository"
+scripts/check-self-contained.sh
+
 step "format"
 cargo fmt --all -- --check
 

@@ -1,5 +1,5 @@
 //! End-to-end tests of `twin eval` and `twin eval diff` on the pheno example
-//! (`examples/eval/pheno/plan.toml`, real data from `../shared/data/pk-datasets/pheno_sd.csv`):
+//! (`examples/eval/pheno/plan.toml`, real data from `testdata/third_party/nlmixr2data/pheno_sd.csv`):
 //! byte-identical reports on 1 and 2 threads, exit code 3 and the failed criterion named on a FAIL
 //! verdict, exit code 2 and nothing written on bad input, `diff`, and the HTML report rendered by
 //! headless Chromium (verdict and figures).
@@ -22,10 +22,10 @@ fn example_plan() -> PathBuf {
 fn plan_in(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> PathBuf {
     let data = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/pk-datasets/pheno_sd.csv"
+        "/../testdata/third_party/nlmixr2data/pheno_sd.csv"
     ));
     let text = std::fs::read_to_string(example_plan()).unwrap().replace(
-        "../../../../shared/data/pk-datasets/pheno_sd.csv",
+        "../../../testdata/third_party/nlmixr2data/pheno_sd.csv",
         &data.display().to_string(),
     );
     let path = dir.join(name);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 mod common;
-use common::{scratch, shared_data, twin, twin_env};
+use common::{scratch, testdata, twin, twin_env};
 
 fn text(out: &Output) -> (String, String) {
     (
@@ -55,7 +55,7 @@ fn fit_pheno(model: &str, out: &Path, threads: &str) -> Output {
         "--model",
         model,
         "--data",
-        &shared_data("pk-datasets/pheno_sd.csv"),
+        &testdata("third_party/nlmixr2data/pheno_sd.csv"),
         "--threads",
         threads,
         "--out",
@@ -131,7 +131,7 @@ fn a_fitted_version_loads_in_every_command_by_id_at_version() {
     assert!(summary.contains(&version), "the summary names the version");
     // twin forecast through the TWIN_MODELS environment variable, on one neonate.
     let patient = dir.join("patient.csv");
-    let pheno = std::fs::read_to_string(shared_data("pk-datasets/pheno_sd.csv")).unwrap();
+    let pheno = std::fs::read_to_string(testdata("third_party/nlmixr2data/pheno_sd.csv")).unwrap();
     let mut lines = pheno.lines();
     let mut one = format!("{}\n", lines.next().unwrap());
     for line in lines.filter(|l| l.starts_with("1,")) {
@@ -196,8 +196,8 @@ fn a_fitted_version_loads_in_every_command_by_id_at_version() {
         &format!("candidate = \"{model}\""),
     )
     .replace(
-        "../../../../shared/data/pk-datasets/pheno_sd.csv",
-        &shared_data("pk-datasets/pheno_sd.csv"),
+        "../../../testdata/third_party/nlmixr2data/pheno_sd.csv",
+        &testdata("third_party/nlmixr2data/pheno_sd.csv"),
     );
     assert!(plan_text.contains(&model));
     let plan = dir.join("plan.toml");
@@ -301,7 +301,7 @@ fn theophylline_estimates_are_recorded_in_the_report() {
         "--model",
         "pk-1cmt",
         "--data",
-        &shared_data("pk-datasets/theo_sd.csv"),
+        &testdata("third_party/nlmixr2data/theo_sd.csv"),
         "--error",
         "additive",
         "--init",
@@ -341,7 +341,7 @@ fn bad_input_and_non_identifiable_fits_end_with_a_diagnosis_and_no_output() {
         }
         assert!(!out_dir.exists(), "{name}: output written");
     };
-    let pheno = shared_data("pk-datasets/pheno_sd.csv");
+    let pheno = testdata("third_party/nlmixr2data/pheno_sd.csv");
     check(
         "unknown-parameter",
         &["--model", "pheno", "--data", &pheno, "--fix", "CLX=1"],

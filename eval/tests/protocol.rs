@@ -13,7 +13,7 @@ use twin_models::pheno::{PhenoV1, PhenoV2};
 
 const PHENO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/data/pk-datasets/pheno_sd.csv"
+    "/../testdata/third_party/nlmixr2data/pheno_sd.csv"
 );
 
 /// The first 8 neonates of pheno_sd.csv (enough subjects with two or more concentrations).

@@ -108,7 +108,7 @@ fn two_parameters_that_only_act_together_are_named_by_the_covariance_step() {
     // F1 (bioavailability) and V enter oral data only as F1/V: estimating both leaves a flat
     // valley, which the Hessian's null direction names.
     let path = format!(
-        "{}/../../shared/data/pk-datasets/theo_sd.csv",
+        "{}/../testdata/third_party/nlmixr2data/theo_sd.csv",
         env!("CARGO_MANIFEST_DIR")
     );
     let dataset = parse_dataset(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();

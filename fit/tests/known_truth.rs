@@ -1,5 +1,5 @@
 //! Recovery of known truth: FOCE-I on the simulated datasets of Schoemaker et al. (CPT
-//! Pharmacometrics Syst Pharmacol 2019; `shared/data/pk-datasets/`, from nlmixr2data), whose
+//! Pharmacometrics Syst Pharmacol 2019; distributed in nlmixr2data, `testdata/third_party/nlmixr2data/`), whose
 //! rows carry every subject's true parameters (columns CL, V, V1, Q, V2, KA, VM, KM):
 //! `Oral_1CPT.csv` and `Bolus_2CPT.csv` (120 subjects each, closed forms) and `Oral_1CPTMM.csv`
 //! (its first 60 subjects, Michaelis–Menten elimination through the ODE solver).
@@ -17,7 +17,7 @@ use twin_fit::estimate::{FitOptions, FitResult, fit};
 use twin_fit::parameters::ParameterSettings;
 
 fn load(name: &str) -> Dataset {
-    let mut dataset = common::load(&format!("pk-datasets/{name}"));
+    let mut dataset = common::load(&format!("third_party/nlmixr2data/{name}"));
     // The one SS 1 dose of each subject was simulated as an ordinary dose (superposition of the
     // actual doses); twin-models' posterior tests show the likelihood is higher that way.
     for record in dataset.subjects.iter_mut().flat_map(|s| &mut s.records) {

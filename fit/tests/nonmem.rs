@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Decay, load, shared_data};
+use common::{Decay, load, testdata};
 use twin_engine::nmcsv::parse_dataset;
 use twin_engine::population::ResidualError;
 use twin_engine::records::Dataset;
@@ -21,7 +21,7 @@ use twin_fit::parameters::{ErrorModel, ParameterSettings};
 
 /// Wang2007.csv with its `Y` column read as `DV`.
 fn wang_dataset() -> Dataset {
-    let path = shared_data("pk-datasets/Wang2007.csv");
+    let path = testdata("third_party/nlmixr2data/Wang2007.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     let (header, rows) = text.split_once('\n').unwrap();
     assert_eq!(header.trim(), "\"ID\",\"Time\",\"Y\"");
@@ -110,7 +110,7 @@ fn print_result(name: &str, result: &FitResult) {
 
 #[test]
 fn pheno_foce_i_reproduces_nonmem() {
-    let dataset = load("pk-datasets/pheno_sd.csv");
+    let dataset = load("third_party/nlmixr2data/pheno_sd.csv");
     let model = twin_models::pheno::PhenoV1::new();
     // Start away from NONMEM's optimum (the model's own values are that optimum).
     let options = FitOptions {
@@ -169,7 +169,7 @@ fn theophylline_one_compartment_fit_is_recorded() {
     // cannot explain a positive level where the model predicts 0). No NONMEM reference is at
     // hand for this parameterisation: the estimates are printed for the record, and must be a
     // converged fit with finite standard errors.
-    let dataset = load("pk-datasets/theo_sd.csv");
+    let dataset = load("third_party/nlmixr2data/theo_sd.csv");
     let model = twin_models::pk::OneCompartment::new();
     let options = FitOptions {
         parameters: ParameterSettings {

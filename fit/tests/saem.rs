@@ -22,7 +22,7 @@ use twin_fit::parameters::{ErrorModel, ParameterSettings};
 
 fn pheno_data() -> Dataset {
     let path = format!(
-        "{}/../../shared/data/pk-datasets/pheno_sd.csv",
+        "{}/../testdata/third_party/nlmixr2data/pheno_sd.csv",
         env!("CARGO_MANIFEST_DIR")
     );
     parse_dataset(&path, &std::fs::read_to_string(&path).unwrap()).unwrap()
@@ -202,7 +202,7 @@ fn saem_gives_the_same_numbers_on_one_or_two_threads() {
 #[test]
 fn saem_refuses_what_it_cannot_estimate_and_names_it() {
     let path = format!(
-        "{}/../../shared/data/pk-datasets/theo_sd.csv",
+        "{}/../testdata/third_party/nlmixr2data/theo_sd.csv",
         env!("CARGO_MANIFEST_DIR")
     );
     let dataset = parse_dataset(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -1,6 +1,6 @@
 //! Conformance with NONMEM on dosing edge cases, through the code path of `twin predict`.
 //!
-//! Reference: `shared/data/nonmem-dosing/` — NONMEM's simulated CP for the mrgsolve `nmtests`
+//! Reference: NONMEM's simulated CP for the mrgsolve `nmtests`
 //! scenarios (ADVAN2 TRANS2: CL 1.1 L/h, V 20 L, KA 1.5 /h; lag time and bioavailability on the
 //! central compartment from the LAGT and BIOAV columns; modelled rate RAT2 and duration DUR2;
 //! CP = A(central)/(V/1000)). NONMEM prints 5 significant digits, so rows must agree within a
@@ -20,7 +20,7 @@ const ABS_TOL: f64 = 1e-6;
 
 fn data_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/nonmem-dosing")
+        .join("../testdata/third_party")
         .join(name)
 }
 
@@ -73,9 +73,9 @@ fn matches(got: f64, expected: f64) -> bool {
 
 #[test]
 fn all_29_scenarios_of_1001_match_nonmem_row_by_row() {
-    let dataset = load("scenarios-1001.csv");
+    let dataset = load("mrgsolve-nmtests/scenarios-1001.csv");
     assert_eq!(dataset.subjects.len(), 29);
-    let reference_text = std::fs::read_to_string(data_path("nonmem-output-1001.csv")).unwrap();
+    let reference_text = std::fs::read_to_string(data_path("mrgsolve-nmtests/nonmem-output-1001.csv")).unwrap();
     let reference: Vec<(String, f64, f64)> = reference_text
         .lines()
         .skip(1)
@@ -118,7 +118,7 @@ fn all_29_scenarios_of_1001_match_nonmem_row_by_row() {
 
 #[test]
 fn nonmem743_scenarios_match_for_ids_below_100_and_report_the_rest() {
-    let dataset = load("nmtest-nonmem743.csv");
+    let dataset = load("nlmixr2data/nmtest-nonmem743.csv");
     assert_eq!(dataset.subjects.len(), 54);
     let cp_column = dataset.covariate_index("CP").unwrap();
     let predictions = predict(&dataset, &options("LAGT", "BIOAV", "RAT2", "DUR2"));

@@ -4,7 +4,7 @@
 //! Sources of the reference numbers, per test:
 //! - pheno: a brute-force grid maximisation of the posterior written out in this file from the
 //!   NONMEM `$PK`/`$ERROR` code of Pharmpy's `pheno_real.mod` (closed-form one-compartment
-//!   bolus superposition), over `shared/data/pk-datasets/pheno_sd.csv`.
+//!   bolus superposition), over `testdata/third_party/nlmixr2data/pheno_sd.csv`.
 //! - Known truth: the true per-subject parameters stored in the Schoemaker et al. (2019)
 //!   simulated sets `Oral_1CPT.csv` and `Bolus_2CPT.csv`.
 //! - Wang (2007): NONMEM's FOCE-I objective values for `Wang2007.csv` (shared/data/README.md).
@@ -34,13 +34,13 @@ use twin_engine::records::{Dataset, Evid, SteadyState};
 use twin_models::pheno::PhenoV1;
 use twin_models::pk::{OneCompartment, TwoCompartment};
 
-/// Path of a file in the shared reference data (see `shared/data/README.md`).
-fn shared_data(path: &str) -> String {
-    format!("{}/../../shared/data/{path}", env!("CARGO_MANIFEST_DIR"))
+/// Path of a file in the repository's test data (see `testdata/README.md`).
+fn testdata(path: &str) -> String {
+    format!("{}/../testdata/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn load(path: &str) -> Dataset {
-    let path = shared_data(path);
+    let path = testdata(path);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     parse_dataset(&path, &text).unwrap()
 }
@@ -164,7 +164,7 @@ impl PhenoSubject {
 
 #[test]
 fn pheno_map_equals_brute_force_grid_maximisation() {
-    let dataset = load("pk-datasets/pheno_sd.csv");
+    let dataset = load("third_party/nlmixr2data/pheno_sd.csv");
     let model = PhenoV1::new();
     let population = population_of(&model).unwrap();
     let mut max_diff: f64 = 0.0;
@@ -377,7 +377,7 @@ fn oral_one_compartment_map_tracks_the_true_parameters() {
     // pk-1cmt's defaults are the population truth of shared/data/README.md: CL 4 L/h, V 70 L,
     // KA 1 /h, ω² = 0.09 on each, exponential residual error σ = 0.2. The file doses in µg and
     // reports µg/L; the model is linear, so µg in gives µg/L out.
-    let mut dataset = load("pk-datasets/Oral_1CPT.csv");
+    let mut dataset = load("third_party/nlmixr2data/Oral_1CPT.csv");
     as_simulated(&mut dataset);
     let model = OneCompartment::new();
     let population = population_of(&model).unwrap();
@@ -392,7 +392,7 @@ fn bolus_two_compartment_map_tracks_the_true_parameters() {
     // (exponential). The file's CMT 1 is the central compartment (ADVAN3 numbering); pk-2cmt
     // numbers it 2, so the doses are moved there. KA plays no part in IV data and the file has
     // no true KA: its random effect is fixed at 0 (zero variance).
-    let mut dataset = load("pk-datasets/Bolus_2CPT.csv");
+    let mut dataset = load("third_party/nlmixr2data/Bolus_2CPT.csv");
     for record in dataset.subjects.iter_mut().flat_map(|s| &mut s.records) {
         record.cmt = Some(1);
     }
@@ -733,7 +733,7 @@ impl Model for WangDecay {
 
 /// Wang2007.csv with its `Y` column read as `DV`.
 fn wang_dataset() -> Dataset {
-    let path = shared_data("pk-datasets/Wang2007.csv");
+    let path = testdata("third_party/nlmixr2data/Wang2007.csv");
     let text = std::fs::read_to_string(&path).unwrap();
     let (header, rows) = text.split_once('\n').unwrap();
     assert_eq!(header.trim(), "\"ID\",\"Time\",\"Y\"");
@@ -1037,7 +1037,7 @@ fn below_limit_observation_contributes_log_phi_m3() {
 
 #[test]
 fn same_seed_gives_identical_draws() {
-    let dataset = load("pk-datasets/pheno_sd.csv");
+    let dataset = load("third_party/nlmixr2data/pheno_sd.csv");
     let model = PhenoV1::new();
     let population = population_of(&model).unwrap();
     let mut individual = individual_of(&model, &population, &dataset);
@@ -1062,7 +1062,7 @@ fn same_seed_gives_identical_draws() {
 fn sequential_update_from_the_previous_posterior_reaches_the_full_map() {
     // Subject 25 of pheno_sd.csv has six observations: individualise on the first four, then
     // add the last two and update from the previous posterior.
-    let full = load("pk-datasets/pheno_sd.csv");
+    let full = load("third_party/nlmixr2data/pheno_sd.csv");
     let subject_idx = full
         .subjects
         .iter()

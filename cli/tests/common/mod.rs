@@ -45,7 +45,7 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Path of a file in the shared reference data (see `shared/data/README.md`).
-pub fn shared_data(path: &str) -> String {
-    format!("{}/../../shared/data/{path}", env!("CARGO_MANIFEST_DIR"))
+/// Path of a file in the repository's test data (see `testdata/README.md`).
+pub fn testdata(path: &str) -> String {
+    format!("{}/../testdata/{path}", env!("CARGO_MANIFEST_DIR"))
 }

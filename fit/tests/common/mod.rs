@@ -11,14 +11,14 @@ use twin_engine::nmcsv::parse_dataset;
 use twin_engine::population::{RandomEffect, ResidualError, Transform, VariabilityModel};
 use twin_engine::records::Dataset;
 
-/// Path of a file in the shared reference data (see `shared/data/README.md`).
-pub fn shared_data(path: &str) -> String {
-    format!("{}/../../shared/data/{path}", env!("CARGO_MANIFEST_DIR"))
+/// Path of a file in the repository's test data (see `testdata/README.md`).
+pub fn testdata(path: &str) -> String {
+    format!("{}/../testdata/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The NONMEM-style dataset at `path` in the shared reference data.
 pub fn load(path: &str) -> Dataset {
-    let path = shared_data(path);
+    let path = testdata(path);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     parse_dataset(&path, &text).unwrap()
 }

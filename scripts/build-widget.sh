@@ -35,7 +35,7 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 
-# The CLI must equal the crate to the patch level (TOOLCHAIN.md pitfall 1).
+# The CLI must equal the crate to the patch level (docs/toolchain.md, pitfall 1).
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if [ -z "$bindgen_version" ]; then
     echo "error: Cargo.lock names no wasm-bindgen version" >&2
@@ -49,7 +49,7 @@ if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_v
 fi
 
 # The crate is an rlib for native tests; the shipped file is built as a cdylib here so that LTO
-# applies (TOOLCHAIN.md pitfall 3). The wasm-release profile is in the root Cargo.toml.
+# applies (docs/toolchain.md, pitfall 3). The wasm-release profile is in the root Cargo.toml.
 cargo rustc --lib -p twin-wasm --target wasm32-unknown-unknown --profile wasm-release \
     --crate-type cdylib --locked
 wasm="${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/twin_wasm.wasm"

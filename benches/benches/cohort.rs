@@ -1,6 +1,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
 //! Criterion benchmarks of the cohort path against the hand-written reference loop.
-//! Ids follow `{model}/{solver}/{n_patients}` (STYLE.md §9).
+//! Ids follow `{model}/{solver}/{n_patients}`: model, variant, size, the pattern of every
+//! benchmark in this crate.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;

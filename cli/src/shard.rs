@@ -1,4 +1,4 @@
-//! Sharded runs (DESIGN.md "Beyond one machine"): `twin simulate --shard i/N` simulates a
+//! Sharded runs (docs/design.md, "Beyond one machine"): `twin simulate --shard i/N` simulates a
 //! contiguous range of the run's patients and writes `shard.json` — a manifest and the shard's
 //! mergeable summary — and `twin merge DIR...` checks the manifests and writes exactly the files
 //! one uninterrupted run writes. `twin trial --shard i/N` does the same for a range of replicate

@@ -78,7 +78,8 @@ fn predict_writes_one_row_per_record() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "ID,TIME,EVID,CP");
     assert_eq!(lines.len(), 4);
-    // MODELS.md §6.1: CP(1 h) = 3754.438 µg/L for this model and dose (NONMEM prints 3754.4).
+    // docs/models/pk.md §Check numbers: CP(1 h) = 3754.438 µg/L for this model and dose (NONMEM
+    // prints 3754.4).
     let cp: f64 = lines[2].split(',').nth(3).unwrap().parse().unwrap();
     assert!((cp * 1000.0 - 3754.438).abs() < 1e-3, "{cp}");
 }

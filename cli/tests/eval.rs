@@ -201,7 +201,7 @@ fn diff_states_what_changed_and_the_supersedes_link() {
     );
 }
 
-/// Chromium from TOOLCHAIN.md (`apt-get install chromium`), or `$CHROMIUM`.
+/// Debian's Chromium (`apt-get install chromium`, see docs/toolchain.md), or `$CHROMIUM`.
 fn chromium() -> PathBuf {
     let path = std::env::var_os("CHROMIUM")
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);

@@ -4,8 +4,8 @@
 //! same bytes; theophylline's estimates are recorded in its report; bad input and
 //! non-identifiable fits end with clear messages and no output.
 //!
-//! Reference numbers: NONMEM 7 FOCE-I on `pheno_sd.csv` (Pharmpy's `pheno_real` run, quoted in
-//! issue 4): OFV 586.276 without the n·ln 2π constant.
+//! Reference numbers: NONMEM 7 FOCE-I on `pheno_sd.csv` (Pharmpy's `pheno_real` run,
+//! docs/models/pheno.md): OFV 586.276 without the n·ln 2π constant.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

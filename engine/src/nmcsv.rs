@@ -1,4 +1,4 @@
-//! Reading and writing NONMEM-style CSV datasets (DOMAIN.md §2).
+//! Reading and writing NONMEM-style CSV datasets (docs/domain.md §2).
 //!
 //! [`parse_dataset`] turns the text of a data file into a [`Dataset`], checking each row the way
 //! NONMEM's NM-TRAN and PREDPP would and naming the file and line of the first problem.
@@ -56,7 +56,7 @@ const RATE_MATCH_TOL: f64 = 1e-9;
 /// Reads a NONMEM-style CSV dataset.
 ///
 /// `source` names the text (usually its file path) in error messages and in
-/// [`Dataset::source`]. The rules, following NONMEM (DOMAIN.md §2):
+/// [`Dataset::source`]. The rules, following NONMEM (docs/domain.md §2):
 ///
 /// - The first line that is neither blank nor starts with `#` is the header. Names are
 ///   case-insensitive and may be double-quoted. `ID` and `TIME` are required; `DV`, `MDV`,

@@ -1,5 +1,5 @@
 //! Individualisation: the posterior of one patient's random effects η given the patient's
-//! covariates, dose history and observations (NONMEM-style records, DOMAIN.md §1–2).
+//! covariates, dose history and observations (NONMEM-style records, docs/domain.md §1–2).
 //!
 //! # The posterior
 //!

@@ -1,8 +1,8 @@
 //! NONMEM-style event records: the patient data format every pharmacometric tool reads.
 //!
-//! One [`Record`] per row. Semantics follow NONMEM's PREDPP (DOMAIN.md §2): EVID 0 observation,
-//! 1 dose, 2 other, 3 reset, 4 reset then dose; RATE > 0 zero-order infusion, −1 modelled rate,
-//! −2 modelled duration; II/ADDL repeated doses; SS 1/2/3 steady state.
+//! One [`Record`] per row. Semantics follow NONMEM's PREDPP (docs/domain.md §2): EVID 0
+//! observation, 1 dose, 2 other, 3 reset, 4 reset then dose; RATE > 0 zero-order infusion,
+//! −1 modelled rate, −2 modelled duration; II/ADDL repeated doses; SS 1/2/3 steady state.
 
 use crate::error::EngineError;
 

@@ -8,7 +8,8 @@ pub fn exponential_decay(y0: f64, k_per_time: f64, t: f64) -> f64 {
     y0 * math::exp(-k_per_time * t)
 }
 
-/// One-compartment first-order absorption after a single oral dose (MODELS.md §6.1):
+/// One-compartment first-order absorption after a single oral dose (docs/models/pk.md
+/// §Closed forms):
 /// `C(t) = F·D·ka / (V·(ka − k)) · (e^(−k·t) − e^(−ka·t))`, `k = CL/V`, for `ka ≠ k`.
 #[must_use]
 pub fn one_compartment_oral(

@@ -5,7 +5,7 @@
 //! Dormand–Prince solver, which stops exactly at every discontinuity (dose, infusion start or end,
 //! reset, parameter change) and interpolates output times with its dense output.
 //!
-//! Semantics (DOMAIN.md §2, checked row by row against NONMEM in `tests/nonmem_dosing.rs`):
+//! Semantics (docs/domain.md §2, checked row by row against NONMEM in `tests/nonmem_dosing.rs`):
 //! - A dose of `AMT` into compartment `c` delivers `F_c·AMT`, `ALAG_c` time units after the record.
 //! - `RATE > 0` infuses at that rate for `F·AMT/RATE`; `RATE = −1` uses the modelled rate `R_c`;
 //!   `RATE = −2` infuses `F·AMT` over the modelled duration `D_c`.
@@ -1202,7 +1202,7 @@ mod tests {
 
     #[test]
     fn infusion_matches_closed_form() {
-        // A(t) = R/k·(1 − e^(−k·t)) during, then decays (MODELS.md §6.1 times V).
+        // A(t) = R/k·(1 − e^(−k·t)) during, then decays (docs/models/pk.md §Closed forms, times V).
         let k = 0.2;
         let dose = Record {
             rate: DoseRate::Rate(50.0),
@@ -1224,7 +1224,7 @@ mod tests {
 
     #[test]
     fn steady_state_bolus_matches_geometric_series() {
-        // C_ss(t) = D·e^(−k·t)/(1 − e^(−k·τ)) after the SS dose (MODELS.md §6.1).
+        // C_ss(t) = D·e^(−k·t)/(1 − e^(−k·τ)) after the SS dose (docs/models/pk.md §Closed forms).
         let (k, tau) = (0.1, 12.0);
         let dose = Record {
             ss: SteadyState::Reset,

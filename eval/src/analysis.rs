@@ -456,7 +456,7 @@ fn cohort_drift(prepared: &Prepared<'_>) -> Option<CohortDrift> {
             }
             Err(e) => notes.push(format!("MMD: {e}")),
         }
-        // Evidently's defaults (DOMAIN.md §5): KS at p < 0.05 for at most 1000 reference rows,
+        // Evidently's defaults (docs/domain.md §5): KS at p < 0.05 for at most 1000 reference rows,
         // otherwise normalised Wasserstein at 0.1.
         record.drifted = if reference.len() <= 1000 {
             record.ks_p.is_some_and(|p| p < 0.05)

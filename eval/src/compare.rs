@@ -1,4 +1,4 @@
-//! Comparison of two model versions on the same patients (DOMAIN.md §5): per-patient shifts of
+//! Comparison of two model versions on the same patients (docs/domain.md §5): per-patient shifts of
 //! the predictive median and interval width, therapy choices and the decision-flip rate, and
 //! distribution summaries for the report.
 //!

@@ -1,4 +1,4 @@
-//! Drift statistics between a reference sample and a current sample (DOMAIN.md §5).
+//! Drift statistics between a reference sample and a current sample (docs/domain.md §5).
 //!
 //! Covariate drift compares an evaluation cohort with the training cohort; prediction drift compares
 //! two model versions' outputs on the same frozen cohort. Univariate statistics take one column
@@ -171,7 +171,7 @@ pub fn wasserstein1(reference: &[f64], current: &[f64]) -> Result<f64, MetricErr
 }
 
 /// Wasserstein-1 distance divided by the reference sample's standard deviation (population SD,
-/// denominator n, as numpy's `std` that Evidently uses), so that it is unit-free. DOMAIN.md §5
+/// denominator n, as numpy's `std` that Evidently uses), so that it is unit-free. docs/domain.md §5
 /// names the reference SD; Evidently flags drift above 0.1 for samples of more than 1000 rows.
 ///
 /// # Errors

@@ -1,5 +1,5 @@
 //! `report.html`: the report for a human reader, self-contained (inline CSS and SVG, no script, no
-//! external reference), verdict first, then the sections of DOMAIN.md §6 in order.
+//! external reference), verdict first, then the sections of docs/domain.md §6 in order.
 //!
 //! The page is rendered from a [`Report`] alone, so it can be regenerated from `report.json`.
 //! Figures: PIT histograms, interval coverage against nominal coverage, a prediction-corrected

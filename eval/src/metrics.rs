@@ -1,4 +1,5 @@
-//! Forecast metrics for predictive ensembles (DOMAIN.md §4), with the special functions they need.
+//! Forecast metrics for predictive ensembles (docs/domain.md §4), with the special functions they
+//! need.
 //!
 //! A forecast of one observation `y` is an ensemble of Monte Carlo draws `x₁ … x_M` from the
 //! model's predictive distribution. Everything here is a pure, deterministic function of its
@@ -307,9 +308,9 @@ fn check_ensembles(observations: &[f64], ensembles: &[Vec<f64>]) -> Result<(), M
 /// MAE of the predictive median and RMSE of the predictive mean.
 ///
 /// Each error uses the point forecast that is optimal for its loss (the median minimises expected
-/// absolute error, the mean expected squared error; Gneiting 2011), as DOMAIN.md §4 lists them.
-/// The median is the type-7 quantile at ½ (the usual median). `ensembles[i]` holds the draws for
-/// `observations[i]`.
+/// absolute error, the mean expected squared error; Gneiting 2011), as docs/domain.md §4 lists
+/// them. The median is the type-7 quantile at ½ (the usual median). `ensembles[i]` holds the draws
+/// for `observations[i]`.
 ///
 /// # Errors
 /// [`MetricError::Empty`], [`MetricError::LengthMismatch`] or [`MetricError::NonFinite`].
@@ -1169,7 +1170,7 @@ pub struct TostResult {
 ///
 /// `differences` are per-patient paired differences (e.g. score of the new version minus the old
 /// on the same frozen cohort). Uses Student's t with n − 1 degrees of freedom; with α = 0.05 the
-/// decision is equivalent to the 90 % CI lying inside (−δ, δ) (DOMAIN.md §5).
+/// decision is equivalent to the 90 % CI lying inside (−δ, δ) (docs/domain.md §5).
 ///
 /// # Errors
 /// [`MetricError::TooFew`] for fewer than 2 differences, [`MetricError::NonFinite`],

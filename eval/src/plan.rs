@@ -1,5 +1,5 @@
 //! The validation plan: what is evaluated, how, and what counts as a pass, fixed before any result
-//! is computed (DOMAIN.md §6: FDA's predetermined change control plans, ASME V&V 40).
+//! is computed (docs/domain.md §6: FDA's predetermined change control plans, ASME V&V 40).
 //!
 //! A plan is a TOML file. [`ValidationPlan::parse`] reads it and checks everything that can be
 //! checked without the data: known keys only (a misspelled key is an error), known metric names
@@ -56,7 +56,7 @@
 //!   `decide_on = "point"` it uses the point estimate.
 //! - `tost(METRIC_diff, MARGIN)`: equivalence of the candidate and the previous version by two
 //!   one-sided t-tests at α = 0.05 on the per-patient paired differences (candidate − previous):
-//!   passes when the 90 % t confidence interval lies inside (−MARGIN, MARGIN) (DOMAIN.md §5).
+//!   passes when the 90 % t confidence interval lies inside (−MARGIN, MARGIN) (docs/domain.md §5).
 //! - `noninferior(METRIC_diff, MARGIN)`: for a score where lower is better (`crps`, `energy`,
 //!   `mae`), passes when the upper end of the same 90 % interval is below MARGIN (one-sided test
 //!   at α = 0.05).
@@ -95,9 +95,9 @@ pub struct ValidationPlan {
     /// Who wrote the plan.
     #[serde(default)]
     pub authors: Vec<String>,
-    /// Question of interest and context of use (DOMAIN.md §6.2).
+    /// Question of interest and context of use (docs/domain.md §6.2).
     pub question: QuestionSpec,
-    /// Model risk (DOMAIN.md §6.3).
+    /// Model risk (docs/domain.md §6.3).
     pub risk: RiskSpec,
     /// Model versions under test.
     pub models: ModelsSpec,
@@ -403,7 +403,7 @@ impl SubgroupSpec {
     }
 }
 
-/// Settings of the drift statistics (DOMAIN.md §5).
+/// Settings of the drift statistics (docs/domain.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriftSpec {

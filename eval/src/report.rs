@@ -1,5 +1,5 @@
 //! The versioned re-validation report: what went in (with SHA-256 hashes), what came out, and
-//! whether the candidate version passes the plan's acceptance criteria (DOMAIN.md §6).
+//! whether the candidate version passes the plan's acceptance criteria (docs/domain.md §6).
 //!
 //! [`prepare`] checks everything against the plan, the data and the models before any
 //! computation; [`evaluate`] forecasts every patient with each version (same random streams, see
@@ -627,47 +627,47 @@ pub struct Report {
     pub body: ReportBody,
 }
 
-/// The report body, one field per section of DOMAIN.md §6.
+/// The report body, one field per section of docs/domain.md §6.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
-    /// §1 identity.
+    /// §6.1 identity.
     pub identity: Identity,
-    /// The verdict against the plan's criteria (§8, §13).
+    /// The verdict against the plan's criteria (§6.8, §6.13).
     pub verdict: Verdict,
-    /// §2 question of interest and context of use.
+    /// §6.2 question of interest and context of use.
     pub question: QuestionSpec,
-    /// §3 model risk.
+    /// §6.3 model risk.
     pub risk: RiskAssessment,
-    /// §4 the model versions.
+    /// §6.4 the model versions.
     pub models: Vec<ModelIdentity>,
-    /// §4 the program.
+    /// §6.4 the program.
     pub program: ProgramIdentity,
-    /// §5 data provenance.
+    /// §6.5 data provenance.
     pub data: DataProvenance,
-    /// §6 the validation plan.
+    /// §6.6 the validation plan.
     pub plan: PlanRecord,
-    /// §7 verification settings and checks.
+    /// §6.7 verification settings and checks.
     pub verification: Verification,
     /// How the protocol went: patients forecast, excluded, failed; posterior diagnostics.
     pub protocol: ProtocolRecord,
-    /// §8 results per version role (`candidate`, `previous`).
+    /// §6.8 results per version role (`candidate`, `previous`).
     pub results: BTreeMap<String, VersionResults>,
-    /// §8 every acceptance criterion with its decision.
+    /// §6.8 every acceptance criterion with its decision.
     pub criteria: Vec<CriterionResult>,
-    /// §9 comparison with the previous version.
+    /// §6.9 comparison with the previous version.
     pub comparison: Option<Comparison>,
-    /// §10 input drift of the evaluation cohort against the training cohort.
+    /// §6.10 input drift of the evaluation cohort against the training cohort.
     pub cohort_drift: Option<CohortDrift>,
-    /// §11 change log.
+    /// §6.11 change log.
     pub change_log: ChangeLog,
-    /// §12 reproducibility.
+    /// §6.12 reproducibility.
     pub reproducibility: Reproducibility,
-    /// §13 limitations (the plan's, then the harness's own).
+    /// §6.13 limitations (the plan's, then the harness's own).
     pub limitations: Vec<String>,
-    /// §14 estimand of any treatment-effect claim.
+    /// §6.14 estimand of any treatment-effect claim.
     pub estimand: Option<EstimandSpec>,
-    /// §13 space for reviewer sign-off (always empty when written).
+    /// §6.13 space for reviewer sign-off (always empty when written).
     pub sign_off: SignOff,
 }
 
@@ -1097,7 +1097,7 @@ pub struct DecisionComparison {
     pub flipped: Vec<[String; 3]>,
 }
 
-/// Comparison with the previous version (§9).
+/// Comparison with the previous version (docs/domain.md §6.9).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Comparison {
@@ -1143,7 +1143,7 @@ pub struct CovariateDrift {
     pub note: Option<String>,
 }
 
-/// Input drift of the evaluation cohort against the training cohort (§10).
+/// Input drift of the evaluation cohort against the training cohort (docs/domain.md §6.10).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CohortDrift {
@@ -1161,7 +1161,7 @@ pub struct CohortDrift {
     pub rules: String,
 }
 
-/// What changed (§11).
+/// What changed (docs/domain.md §6.11).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeLog {
@@ -1171,7 +1171,7 @@ pub struct ChangeLog {
     pub since_superseded: Vec<String>,
 }
 
-/// How to reproduce the report (§12).
+/// How to reproduce the report (docs/domain.md §6.12).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reproducibility {

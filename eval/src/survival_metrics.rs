@@ -1,5 +1,6 @@
-//! Discrimination and calibration metrics for time-to-event forecasts (DOMAIN.md §4): Harrell's and
-//! Uno's concordance indices, the time-dependent Brier score and the integrated Brier score.
+//! Discrimination and calibration metrics for time-to-event forecasts (docs/domain.md §4):
+//! Harrell's and Uno's concordance indices, the time-dependent Brier score and the integrated Brier
+//! score.
 //!
 //! Times are non-negative and in any one unit (state it in the report); `events[i]` is `true` for an
 //! observed event and `false` for right-censoring. Risk scores are "higher = earlier event". The

@@ -452,7 +452,7 @@ fn univariate_drift_matches_scipy_and_numpy() {
             "JS distance",
         );
     }
-    // The thresholds of DOMAIN.md §5.
+    // The thresholds of docs/domain.md §5.
     assert_eq!(PsiThresholds::default().classify(0.26), DriftLevel::Major);
 }
 

@@ -2,11 +2,11 @@
 //! data (phenobarbital), plus theophylline printed for the record.
 //!
 //! Sources of the reference numbers:
-//! - Wang (2007), J Pharmacokinet Pharmacodyn 34:575, via `shared/data/README.md`: NONMEM's
+//! - Wang (2007), J Pharmacokinet Pharmacodyn 34:575–593, its toy example: NONMEM's
 //!   FOCE-I OFV on `Wang2007.csv` at k = 0.5, ω² = 0.04, σ² = 0.1 is 39.458 (proportional error)
 //!   and −2.059 (additive), without the n·ln 2π constant.
 //! - Phenobarbital: NONMEM 7 FOCE-I (`METHOD=1 INTERACTION`) estimates of Pharmpy's
-//!   `pheno_real` run on `pheno_sd.csv` (quoted in issue 4 and in `twin_models::pheno`):
+//!   `pheno_real` run on `pheno_sd.csv` (docs/models/pheno.md and `twin_models::pheno`):
 //!   θ = (0.00469555, 0.984258, 0.15892), ω² = (0.0293508, 0.027906), σ² = 0.013241,
 //!   OFV 586.276 (without the constant).
 

@@ -326,7 +326,7 @@ impl TwoArmDesign {
 ///
 /// Unrounded: round up (`ceil`) for planning. It slightly underestimates the exact t-test
 /// requirement ([`sample_size_per_arm_t`]); e.g. δ/σ = 0.4, α = 0.05, power 0.8 gives 98.1 per
-/// arm, 99 after rounding, 198 in total (the worked example of DOMAIN.md §3), while R's
+/// arm, 99 after rounding, 198 in total (the worked example of docs/domain.md §3), while R's
 /// `power.t.test` gives 99.1 → 100 per arm.
 ///
 /// # Errors
@@ -405,7 +405,7 @@ pub fn sample_size_per_arm_t(design: &TwoArmDesign, power: f64) -> Result<f64, S
 }
 
 /// PROCOVA sample size: `n · (1 − ρ²)`, with `ρ` the correlation between the prognostic score
-/// and the outcome (DOMAIN.md §3; Schuler et al. 2021).
+/// and the outcome (docs/domain.md §3; Schuler et al. 2021).
 ///
 /// Applies to any `n` (per arm or total) planned without the covariate; unrounded. Sponsors
 /// deflate `ρ` conservatively when planning; Siegfried, Senn & Hothorn (2023) write the factor
@@ -511,7 +511,8 @@ mod tests {
 
     #[test]
     fn domain_worked_example_gives_198_in_total() {
-        // DOMAIN.md §3: standardised effect 0.4, two-sided α 0.05, power 80 %, 1:1 → total ≈ 198.
+        // docs/domain.md §3: standardised effect 0.4, two-sided α 0.05, power 80 %, 1:1 →
+        // total ≈ 198.
         // z_0.975 = 1.9599640, z_0.8 = 0.8416212 (standard tables):
         // 2·(2.8015852)²/0.4² = 12.5·7.8488797 = 98.110997 per arm → 99 → 198.
         let design = TwoArmDesign {

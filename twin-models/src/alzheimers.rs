@@ -50,7 +50,7 @@
 //! beta variant, so [`observe_adas`] samples it here (from [`sample_beta`], built on the
 //! Marsaglia–Tsang [`sample_gamma`]). The declared residual error that `twin simulate
 //! --with-error` applies is an additive approximation, SD 3.59 points (the beta SD at the typical
-//! 1-year value, MODELS.md §3 \[D\]), \[A\] assumed.
+//! 1-year value, `docs/models/alzheimers.md` §Control model \[D\]), \[A\] assumed.
 
 use twin_engine::math;
 use twin_engine::model::{
@@ -86,16 +86,16 @@ pub const VISIT_WINDOW_DAYS: f64 = 14.0;
 
 /// Worsening from baseline that counts as `decline_4pt`, in ADAS-Cog points \[A\] assumed: the
 /// 4-point change often quoted as clinically meaningful; no minimal clinically important
-/// difference was obtained (MODELS.md section 3).
+/// difference was obtained (`docs/models/alzheimers.md` §Not obtained).
 pub const DECLINE_THRESHOLD_POINTS: f64 = 4.0;
 
 /// Clipping of the mean on the 0–1 scale before beta sampling, as the `.mod` clips DV to
 /// [0.001, 0.999], so that both beta shape parameters stay positive.
 const BETA_MEAN_CLIP: (f64, f64) = (0.001, 0.999);
 
-/// Additive residual SD in ADAS points declared for the engine's generic residual error: the
-/// beta SD at the typical 1-year ADAS-Cog of 25.855 points (MODELS.md section 3 \[D\]);
-/// \[A\] assumed as a stand-in for the beta observation model.
+/// Additive residual SD in ADAS points declared for the engine's generic residual error: the beta
+/// SD at the typical 1-year ADAS-Cog of 25.855 points (`docs/models/alzheimers.md` §Check numbers
+/// \[D\]); \[A\] assumed as a stand-in for the beta observation model.
 const ADDITIVE_RESIDUAL_SD: f64 = 3.59;
 
 /// State indices.
@@ -161,7 +161,7 @@ const P_COMED: f64 = 0.70;
 /// model.initial_state(&p, &mut y);
 /// let mut adas = [0.0];
 /// model.outputs(0.0, &y, &p, &mut adas);
-/// assert!((adas[0] - 22.186).abs() < 1e-12); // TVBL, MODELS.md section 3.
+/// assert!((adas[0] - 22.186).abs() < 1e-12); // TVBL, docs/models/alzheimers.md.
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConradoAdasCogV1 {

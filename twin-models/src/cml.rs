@@ -1,6 +1,6 @@
 //! Chronic myeloid leukaemia (CML) under imatinib: the hierarchical model of Michor et al.
 //! (*Nature* 2005;435:1267–1270), a **research model** with secondary, partly uncertain parameters
-//! (MODELS.md §5).
+//! (`docs/models/cml.md`).
 //!
 //! Three cell lineages, each on four levels of differentiation (0 stem, 1 progenitor,
 //! 2 differentiated, 3 terminally differentiated): normal cells `X`, imatinib-sensitive leukaemic
@@ -34,9 +34,9 @@
 //! # Therapy: on/off from the regimen's input rate
 //!
 //! The model has no imatinib pharmacokinetics and no dose–response, only "on drug" or "off drug"
-//! (MODELS.md §5). The patient is on imatinib while the zero-order input rate into `IMATINIB` is
-//! positive ([`Model::rhs_with_inputs`] and [`Model::advance_exact`] see that rate), so a regimen
-//! gives each daily dose as a zero-order input spread over its dosing interval:
+//! (`docs/models/cml.md` §Therapy). The patient is on imatinib while the zero-order input rate into
+//! `IMATINIB` is positive ([`Model::rhs_with_inputs`] and [`Model::advance_exact`] see that rate),
+//! so a regimen gives each daily dose as a zero-order input spread over its dosing interval:
 //! `400 mg oral over 24h q24h x365` is one year of continuous therapy, and so is
 //! `146000 mg over 365d`. `IMATINIB` only integrates the input (the cumulative dose, mg). A bolus
 //! (a dose without `over`) is added to `IMATINIB` but does not switch therapy on. \[A\] This is a
@@ -101,8 +101,9 @@ macro_rules! michor {
 }
 
 /// Gain of the normal stem-cell homeostasis `λ(X0) = −0.5·(X0 − X0o)`, per cell per day.
-/// [S, uncertain]: a coding choice of `radivot/myelo` (MODELS.md §5), not verified against the
-/// supplement. It sets the fixed point `K = X0o − d0/0.5` and the relaxation rate `0.5·K`.
+/// [S, uncertain]: a coding choice of `radivot/myelo` (`docs/models/cml.md` §Equations), not
+/// verified against the supplement. It sets the fixed point `K = X0o − d0/0.5` and the relaxation
+/// rate `0.5·K`.
 const HOMEOSTATIC_GAIN: f64 = 0.5;
 
 /// Relative distance from the fixed point `K` within which `X0` counts as being at it. An offset
@@ -118,7 +119,7 @@ const MAX_CHAIN: usize = 5;
 const TAYLOR_DEGREE: u32 = 18;
 
 /// Log-reduction (factor) of the BCR-ABL ratio below its baseline that defines a major molecular
-/// response: 3 logs [S: ASH education abstract, MODELS.md §5].
+/// response: 3 logs [S: ASH education abstract; `docs/models/cml.md` §Outcomes].
 const MMR_FACTOR: f64 = 1e-3;
 
 /// A molecular response (1 log below baseline) must precede a relapse, and a relapse is a rise
@@ -288,7 +289,7 @@ CHECK NUMBERS [D] (MODELS.md §5; u = 0, Z = 0, therapy from day 0): slope of ln
 /// model.initial_state(&p, &mut y);
 /// let mut out = [0.0; 4];
 /// model.outputs(0.0, &y, &p, &mut out);
-/// assert!((out[0] - 0.98).abs() < 1e-3); // Initial ratio of the MODELS.md §5 set-up.
+/// assert!((out[0] - 0.98).abs() < 1e-3); // Initial ratio of docs/models/cml.md.
 /// // One year on imatinib: 400 mg/day as a zero-order input into IMATINIB (state 0).
 /// let mut inputs = vec![0.0; y.len()];
 /// inputs[0] = 400.0;
@@ -451,9 +452,10 @@ impl Model for MichorImatinibV1 {
         }
     }
 
-    /// \[A\] The state at diagnosis of the MODELS.md §5 check-number set-up: every lineage's progeny
-    /// at quasi-steady state off therapy behind its stem cells (`X0` at its fixed point,
-    /// `Y0 = Y0_DX`, `Z0 = Z0_DX`), no imatinib given yet.
+    /// \[A\] The state at diagnosis of the check-number set-up (`docs/models/cml.md`
+    /// §Initial state at diagnosis): every lineage's progeny at quasi-steady state off therapy
+    /// behind its stem cells (`X0` at its fixed point, `Y0 = Y0_DX`, `Z0 = Z0_DX`), no imatinib
+    /// given yet.
     fn initial_state(&self, p: &[f64], y: &mut [f64]) {
         let (d1, d2, d3) = (p[Self::D1], p[Self::D2], p[Self::D3]);
         let lineages = [
@@ -861,7 +863,7 @@ mod tests {
 
     #[test]
     fn divided_differences_match_the_explicit_formula_for_distinct_nodes() {
-        // The Michor Z-chain nodes (MODELS.md §5 rates), well separated over 100 days.
+        // The Michor Z-chain nodes (docs/models/cml.md rates), well separated over 100 days.
         let nodes = [0.005, 0.02, -0.008, -0.05, -1.0];
         let t = 100.0;
         let mut table = [[0.0; MAX_CHAIN]; MAX_CHAIN];

@@ -22,7 +22,7 @@
 //! assert!(model.advance_exact(&p, &mut amounts, &[0.0; 3], 12.0));
 //! let mut cp = [0.0];
 //! model.outputs(12.0, &amounts, &p, &mut cp);
-//! assert!((cp[0] - 0.507_914).abs() < 5e-7); // MODELS.md §6.2.
+//! assert!((cp[0] - 0.507_914).abs() < 5e-7); // docs/models/pk.md §Check numbers.
 //! ```
 
 pub mod alzheimers;

@@ -1,6 +1,6 @@
 //! Semi-mechanistic myelosuppression (Friberg model): neutrophils or leukocytes falling and
 //! recovering after cytotoxic chemotherapy, driven by the drug's own pharmacokinetics. Time in
-//! hours. MODELS.md §1.
+//! hours. `docs/models/neutropenia.md`.
 //!
 //! | type | id | drug, cells | parameters |
 //! | --- | --- | --- | --- |
@@ -27,7 +27,7 @@
 //! Every cell compartment starts at `BASE` (the steady state without drug). `(1 − E)` is not
 //! floored, as in the bundle code. The floor of 1e-9 ×10⁹/L (one cell per litre) on `CIRC` inside
 //! the feedback term keeps the singular `(BASE/CIRC)^γ` finite for extreme virtual patients
-//! (MODELS.md §1.5, numerical note); it does not act above that count.
+//! (`docs/models/neutropenia.md` §Equations, numerical guard); it does not act above that count.
 //!
 //! Docetaxel (Bruno 1996, three compartments, amounts in mg):
 //!
@@ -176,7 +176,7 @@ also the reference BSA [A].
 const KLOFT_OMEGA: [f64; 3] = [0.0639703, 0.0191785, 0.128412];
 
 /// Kloft 2006 ω² of η on γ, set to 0 in bundle 224 and restored in version 2 (\[R\] bundle 224
-/// `Model_Accommodations.txt`, MODELS.md §1.2).
+/// `Model_Accommodations.txt`; `docs/models/neutropenia.md` §Kloft 2006 docetaxel).
 const KLOFT_GAMMA_OMEGA2: f64 = 0.021_645_2;
 
 /// Kloft 2006 residual SD on the log scale, θ5 (\[R\] bundle 224).
@@ -201,8 +201,8 @@ const NEUTROPENIA_GRADES: GradeThresholds = GradeThresholds {
     grade4: 0.5,
 };
 
-/// Leukopenia grades (\[A\] CTCAE: grade 4 below 1.0 ×10⁹/L as in MODELS.md §1.6, grade 3 below
-/// 2.0).
+/// Leukopenia grades (\[A\] CTCAE: grade 4 below 1.0 ×10⁹/L, grade 3 below 2.0;
+/// `docs/models/neutropenia.md` §Outcomes).
 const LEUKOPENIA_GRADES: GradeThresholds = GradeThresholds {
     grade3: 2.0,
     grade4: 1.0,
@@ -414,7 +414,7 @@ macro_rules! friberg_model {
 
 /// Friberg myelosuppression model with Kloft 2006 docetaxel parameters as used by Netterberg
 /// 2017 (DDMoRe bundle 224), driven by Bruno 1996 docetaxel PK; id `neutropenia`, version 1.
-/// MODELS.md §1.2–1.3.
+/// `docs/models/neutropenia.md` §Kloft 2006 docetaxel and §Docetaxel pharmacokinetics.
 ///
 /// Parameters, in order: `BASE` (×10⁹/L, 5.21965), `MTT` (h, 84.1791), `SL` (L/µmol, 15.5711),
 /// `GAMMA` (0.144543), then Bruno's `K10, K12, K21, K13, K31` (1/h) and `V1` (L). The drug effect
@@ -577,7 +577,8 @@ fn kloft_spec(version: &KloftVersion) -> ModelSpec {
 friberg_model!(KloftDocetaxelV1);
 
 /// The Kloft 2006 docetaxel model of [`KloftDocetaxelV1`] with the inter-individual variability
-/// of γ that the publication estimated restored: id `neutropenia`, version 2. MODELS.md §1.2.
+/// of γ that the publication estimated restored: id `neutropenia`, version 2.
+/// `docs/models/neutropenia.md` §Kloft 2006 docetaxel.
 ///
 /// `GAMMA = 0.144543 · e^η4` with ω² 0.0216452 (Kloft 2006; bundle 224 set it to 0, see its
 /// `Model_Accommodations.txt` \[R\]); log-normal like the other random effects \[A\]. Parameters,
@@ -690,7 +691,8 @@ Time in hours. MODELS.md 1.2-1.3.
 );
 
 /// Friberg myelosuppression model with the Friberg 2002 docetaxel values \[S\], driven by Bruno
-/// 1996 docetaxel PK; id `neutropenia-friberg2002-docetaxel`, version 1. MODELS.md §1.4.
+/// 1996 docetaxel PK; id `neutropenia-friberg2002-docetaxel`, version 1.
+/// `docs/models/neutropenia.md` §Friberg 2002 docetaxel.
 ///
 /// Parameters, in order: `CIRC0` (×10⁹/L, 5.05), `MTT` (h, 88.7), `SLOPE` (L/µmol, 8.58),
 /// `GAMMA` (0.161), then Bruno's `K10, K12, K21, K13, K31` (1/h) and `V1` (L). The drug effect is
@@ -779,7 +781,8 @@ over 1h q3w x6 [S: nlmixr2lib; 6 cycles A].
 );
 
 /// Friberg myelosuppression model for paclitaxel and leukocytes with the Friberg 2002 values as
-/// coded in DDMoRe bundle 186; id `neutropenia-friberg2002-paclitaxel`, version 1. MODELS.md §1.5.
+/// coded in DDMoRe bundle 186; id `neutropenia-friberg2002-paclitaxel`, version 1.
+/// `docs/models/neutropenia.md` §Friberg 2002 paclitaxel.
 ///
 /// Parameters, in order: `CIRC0` (×10⁹/L, 7.21), `MTT` (h, 124), `SLOPU` (L/µmol, 28.9, on the
 /// unbound concentration), `GAMMA` (0.239), then the paclitaxel PK `CL` (L/h, 339), `V1` (L,

@@ -4,7 +4,7 @@
 //!
 //! | type | id | parameters |
 //! | --- | --- | --- |
-//! | [`PhenoV1`] | `pheno` | NONMEM FOCE-I estimates for `pheno_sd.csv` (issue 4; Pharmpy's `pheno_real`) |
+//! | [`PhenoV1`] | `pheno` | NONMEM FOCE-I estimates for `pheno_sd.csv` (Pharmpy's `pheno_real` example run) |
 //! | [`PhenoV2`] | `pheno` | the same model refitted by NONMEM's SAEM (Pharmpy's `pheno_saem` example run) |
 //!
 //! # Equations
@@ -20,13 +20,13 @@
 //! y  = CP · (1 + ε),  ε ~ N(0, σ²)             (proportional residual error)
 //! ```
 //!
-//! with θ = (0.00469555 L/h/kg, 0.984258 L/kg, 0.15892), ω² = (0.0293508, 0.027906) (diagonal)
-//! and σ² = 0.013241: the NONMEM FOCE-I (`METHOD=1 INTERACTION`) estimates for the 59 neonates of
-//! `pheno_sd.csv`, as quoted in issue 4 and as shipped with Pharmpy (its `pheno_real.mod` /
-//! `pheno_real.ext` example run: `TVCL=THETA(1)*WGT`, `TVV=THETA(2)*WGT`,
-//! `IF(APGR.LT.5) TVV=TVV*(1+THETA(3))`, `CL=TVCL*EXP(ETA(1))`, `V=TVV*EXP(ETA(2))`, `W=F`,
-//! `Y=F+W*EPS(1)`). They agree with the published typical values CL 0.0047 L/h/kg and
-//! V 0.96 L/kg (shared/data/README.md).
+//! with θ = (0.00469555 L/h/kg, 0.984258 L/kg, 0.15892), ω² = (0.0293508, 0.027906) (diagonal) and
+//! σ² = 0.013241: the NONMEM FOCE-I (`METHOD=1 INTERACTION`) estimates for the 59 neonates of
+//! `pheno_sd.csv`, as shipped with Pharmpy (its `pheno_real.mod` / `pheno_real.ext` example run:
+//! `TVCL=THETA(1)*WGT`, `TVV=THETA(2)*WGT`, `IF(APGR.LT.5) TVV=TVV*(1+THETA(3))`,
+//! `CL=TVCL*EXP(ETA(1))`, `V=TVV*EXP(ETA(2))`, `W=F`, `Y=F+W*EPS(1)`). They agree with the
+//! published typical values CL 0.0047 L/h/kg and V 0.96 L/kg (Grasela & Donn 1985;
+//! `docs/models/pheno.md`).
 //!
 //! Version 2 ([`PhenoV2`]) has the same structure, data items and error model, refitted by
 //! stochastic approximation EM: θ = (0.00458503 L/h/kg, 0.980182 L/kg, 0.152386),
@@ -529,7 +529,8 @@ mod tests {
 
     #[test]
     fn closed_form_matches_the_ode_for_an_infusion() {
-        // Infusion of 2 mg/h over 30 min from 10 mg: closed form of MODELS.md §6.1 times V.
+        // Infusion of 2 mg/h over 30 min from 10 mg: closed form of docs/models/pk.md §Closed forms
+        // times V.
         let model = PhenoV1::new();
         let p = [0.006, 1.3];
         let k = p[0] / p[1];

@@ -40,13 +40,13 @@
 //! # Typical values and variability
 //!
 //! Typical values are the population truth of the simulated datasets of Schoemaker et al. (CPT
-//! Pharmacometrics Syst Pharmacol 2019; `shared/data/pk-datasets/`, described in
-//! `shared/data/README.md`): CL 4 L/h, V 70 L, Q 4 L/h, V2 50 L, KA 1 /h, VM 1 mg/h, KM 0.25 mg/L.
-//! Those files dose 10–120 mg as `AMT` 10000–120000, i.e. in µg, and report concentrations in
-//! µg/L; their VM ≈ 1000 and KM ≈ 250 are therefore µg/h and µg/L, which are 1 mg/h and 0.25 mg/L
-//! here (VM/KM = 4 L/h = CL either way). Inter-individual variability is log-normal with ω² = 0.09
-//! (ω ≈ 0.3, "all IIVs 30 %") on each parameter that carries a true per-subject column in those
-//! files, and the residual error on `CP` is exponential with σ = 0.2 ("residual error 20 %").
+//! Pharmacometrics Syst Pharmacol 2019;8(12):923–930; `docs/models/pk.md` §Parameters):
+//! CL 4 L/h, V 70 L, Q 4 L/h, V2 50 L, KA 1 /h, VM 1 mg/h, KM 0.25 mg/L. Those files dose
+//! 10–120 mg as `AMT` 10000–120000, i.e. in µg, and report concentrations in µg/L; their VM ≈ 1000
+//! and KM ≈ 250 are therefore µg/h and µg/L, which are 1 mg/h and 0.25 mg/L here (VM/KM = 4 L/h
+//! = CL either way). Inter-individual variability is log-normal with ω² = 0.09 (ω ≈ 0.3, "all
+//! IIVs 30 %") on each parameter that carries a true per-subject column in those files, and the
+//! residual error on `CP` is exponential with σ = 0.2 ("residual error 20 %").
 
 mod closed_form;
 
@@ -486,9 +486,9 @@ linear_pk_model!(OneCompartment, OneCompartment::V);
 /// CP = A_central / V1
 /// ```
 ///
-/// The closed form uses the exponents `α, β` of MODELS.md §6.2 and the spectral projectors of the
-/// disposition matrix; each initial amount and each input contributes one exponential term per
-/// exponent (see [`OneCompartment`] for the one-compartment case written out).
+/// The closed form uses the exponents `α, β` of `docs/models/pk.md` §Closed forms and the spectral
+/// projectors of the disposition matrix; each initial amount and each input contributes one
+/// exponential term per exponent (see [`OneCompartment`] for the one-compartment case written out).
 #[derive(Debug, Clone)]
 pub struct TwoCompartment {
     spec: ModelSpec,
@@ -551,8 +551,8 @@ linear_pk_model!(TwoCompartment, TwoCompartment::V1);
 /// CP = A_central / V1
 /// ```
 ///
-/// The closed form uses the trigonometric solution of the characteristic cubic (MODELS.md §6.3)
-/// for the three disposition exponents.
+/// The closed form uses the trigonometric solution of the characteristic cubic (`docs/models/pk.md`
+/// §Closed forms) for the three disposition exponents.
 #[derive(Debug, Clone)]
 pub struct ThreeCompartment {
     spec: ModelSpec,
@@ -784,8 +784,8 @@ mod tests {
     use twin_engine::math;
     use twin_engine::solver::{Dopri5, SolverOptions};
 
-    /// Half a unit in the sixth decimal: MODELS.md prints its reference concentrations (mg/L) to
-    /// six decimals.
+    /// Half a unit in the sixth decimal: `docs/models/pk.md` §Check numbers prints its reference
+    /// concentrations (mg/L) to six decimals.
     const SIX_DECIMALS: f64 = 5e-7;
 
     /// Agreement required between the closed form and the tight numerical integration.
@@ -864,7 +864,8 @@ mod tests {
     }
 
     /// Parameters of the three-compartment model from Bruno's docetaxel micro-constants
-    /// (MODELS.md §1.3 and §6.3): k10 5.2, k12 1.06, k21 1.51, k13 1.26, k31 0.084 /h, V1 7.4 L.
+    /// (`docs/models/neutropenia.md` §Docetaxel pharmacokinetics): k10 5.2, k12 1.06, k21 1.51,
+    /// k13 1.26, k31 0.084 /h, V1 7.4 L.
     fn bruno(ka: f64) -> Vec<f64> {
         let v1 = 7.4;
         let (k10, k12, k21, k13, k31) = (5.2, 1.06, 1.51, 1.26, 0.084);
@@ -877,7 +878,8 @@ mod tests {
 
     #[test]
     fn one_compartment_oral_matches_models_md() {
-        // MODELS.md §6.1 (NONMEM 1001-nm.csv, ID 1): CL 1.1, V 20, KA 1.5, 100 mg into the depot.
+        // docs/models/pk.md §Check numbers (NONMEM 1001-nm.csv, ID 1): CL 1.1, V 20, KA 1.5,
+        // 100 mg into the depot.
         let model = OneCompartment::new();
         let p = parameters(&model, &[1.1, 20.0, 1.5]);
         for (t, expected) in [
@@ -897,7 +899,8 @@ mod tests {
 
     #[test]
     fn two_compartment_bolus_matches_models_md() {
-        // MODELS.md §6.2: CL 4, V1 70, Q 4, V2 50, 100 mg bolus into the central compartment.
+        // docs/models/pk.md §Check numbers: CL 4, V1 70, Q 4, V2 50, 100 mg bolus into the central
+        // compartment.
         let model = TwoCompartment::new();
         let p = parameters(&model, &[4.0, 70.0, 4.0, 50.0, 1.0]);
         for (t, expected) in [(1.0, 1.277_237), (12.0, 0.507_914), (48.0, 0.144_965)] {
@@ -912,7 +915,7 @@ mod tests {
 
     #[test]
     fn three_compartment_infusion_matches_models_md() {
-        // MODELS.md §6.3: 180 mg over 1 h into the central compartment.
+        // docs/models/pk.md §Check numbers: 180 mg over 1 h into the central compartment.
         let model = ThreeCompartment::new();
         let p = bruno(1.0);
         let infusion = [0.0, 180.0, 0.0, 0.0];
@@ -938,7 +941,7 @@ mod tests {
 
     #[test]
     fn three_compartment_oral_matches_models_md() {
-        // MODELS.md §6.3: same micro-constants, KA 1 /h, 180 mg into the depot.
+        // docs/models/pk.md §Check numbers: same micro-constants, KA 1 /h, 180 mg into the depot.
         let model = ThreeCompartment::new();
         let p = bruno(1.0);
         let y = advance(&model, &p, &[180.0, 0.0, 0.0, 0.0], &[0.0; 4], 1.0);
@@ -948,7 +951,7 @@ mod tests {
 
     #[test]
     fn absorption_equal_to_elimination_gives_the_limit_formula() {
-        // MODELS.md §6.1: for KA = k, C = (F·D/V)·k·t·e^(−k·t).
+        // docs/models/pk.md §Closed forms: for KA = k, C = (F·D/V)·k·t·e^(−k·t).
         let model = OneCompartment::new();
         let (cl, v, dose, t) = (2.0, 20.0, 100.0, 3.0);
         let k: f64 = cl / v;

@@ -1,5 +1,5 @@
 //! Type 1 diabetes: the UVA/Padova 2008 glucose–insulin model as implemented by simglucose 0.2.11
-//! (MODELS.md §4), minute by minute, for one of simglucose's 30 virtual patients.
+//! (`docs/models/t1d.md`), minute by minute, for one of simglucose's 30 virtual patients.
 //!
 //! simglucose (Jinyu Xie, MIT licence, `simglucose/patient/t1dpatient.py`) is an academic
 //! re-implementation of the "UVa/Padova Simulator (2008 version)", not the FDA-accepted T1DMS; this
@@ -33,7 +33,7 @@
 //! 7h` gives 45/CR U). The basal infusion u2ss·BW/6000 U/min (`u2ss` in pmol/kg/min) is part of
 //! the right-hand side, so therapies list only meals and boluses.
 //!
-//! # Equations (simglucose `T1DPatient.model`, restated; MODELS.md §4)
+//! # Equations (simglucose `T1DPatient.model`, restated; `docs/models/t1d.md`)
 //!
 //! With `d` the meal input into `QSTO1` (mg/min), `Qsto = x1 + x2`, `D̄` the current meal size and
 //! `x11 = (6000/BW)·(ISC1 + BOLUS_CHO/CR)`:

@@ -1,4 +1,5 @@
-//! Tumour growth inhibition with a survival link: Zecchin 2016, ovarian cancer (MODELS.md §2.1).
+//! Tumour growth inhibition with a survival link: Zecchin 2016, ovarian cancer
+//! (`docs/models/tumour.md`).
 //!
 //! The sum of longest diameters (SLD) of the target lesions of a patient with platinum-sensitive
 //! recurrent ovarian cancer grows exponentially and shrinks under carboplatin and gemcitabine
@@ -27,21 +28,21 @@
 //! # Exposures (assumed mechanism)
 //!
 //! E0 and E1 are per-cycle average exposures in the paper's units, step functions that change at
-//! cycle starts. The dose → exposure mapping was not obtained (MODELS.md §7 item 4), so this model
-//! reads the exposures from the zero-order input rates of the regimen ([`Model::rhs_with_inputs`]):
-//! a cycle's dose is given `over` the cycle (`5 AUC cmt=2 over 21d q3w x6`), which sets a constant
-//! input rate for the cycle, and
+//! cycle starts. The dose → exposure mapping was not obtained (`docs/models/tumour.md`
+//! §Not obtained), so this model reads the exposures from the zero-order input rates of the regimen
+//! ([`Model::rhs_with_inputs`]): a cycle's dose is given `over` the cycle
+//! (`5 AUC cmt=2 over 21d q3w x6`), which sets a constant input rate for the cycle, and
 //!
 //! ```text
 //! E0(t) = E0_REF · (r_CARBO(t) / (5 AUC per 21 d))^E0_POWER
 //! E1(t) = E1_REF ·  r_GEM(t)   / (2000 mg/m² × 1.8 m² per 21 d)
 //! ```
 //!
-//! with `E0_REF` = 126.6 and `E0_POWER` = ln(126.6/95.2)/ln(5/4) ≈ 1.277, so that carboplatin
-//! AUC 5 gives the carboplatin-arm median E0 = 126.6 and AUC 4 the combination-arm median 95.2,
-//! and `E1_REF` = 13.8, the combination-arm median E1 (MODELS.md §2.1). A dose given as a bolus
-//! or as a short infusion into `CARBO` or `GEM` does not describe a cycle average; see
-//! [`ZecchinOvarianV1`].
+//! with `E0_REF` = 126.6 and `E0_POWER` = ln(126.6/95.2)/ln(5/4) ≈ 1.277, so that carboplatin AUC 5
+//! gives the carboplatin-arm median E0 = 126.6 and AUC 4 the combination-arm median 95.2, and
+//! `E1_REF` = 13.8, the combination-arm median E1 (`docs/models/tumour.md` §SLD model). A dose
+//! given as a bolus or as a short infusion into `CARBO` or `GEM` does not describe a cycle average;
+//! see [`ZecchinOvarianV1`].
 //!
 //! # Events
 //!
@@ -163,7 +164,7 @@ const N_OUTPUTS: usize = 4;
 /// let p = model.spec().typical_parameters();
 /// let out = simulate_records(&model, &records, &p, Default::default())?;
 /// let sld_day_84 = out[out.len() - 4];
-/// assert!((sld_day_84 - 44.24).abs() < 0.01); // MODELS.md §2.1 check number.
+/// assert!((sld_day_84 - 44.24).abs() < 0.01); // docs/models/tumour.md §Check numbers.
 /// # Ok::<(), twin_engine::EngineError>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! The Conrado 2014 ADAS-Cog model (`alzheimers`) against independent numbers: the closed-form
-//! Richards curve and check numbers of MODELS.md section 3, the parameter table worked by hand, the
-//! closed-form beta and gamma moments, closed forms of the assumed drug effects, and a cohort run.
+//! Richards curve and check numbers of docs/models/alzheimers.md, the parameter table worked by
+//! hand, the closed-form beta and gamma moments, closed forms of the assumed drug effects, and a
+//! cohort run.
 
 // Reference values use the platform's maths library, independent of twin_engine::math.
 #![allow(clippy::disallowed_methods)]
@@ -15,7 +16,7 @@ use twin_engine::simulate::simulate_records;
 use twin_engine::solver::SolverOptions;
 use twin_models::alzheimers::{ConradoAdasCogV1, observe_adas, sample_beta, sample_gamma};
 
-/// Parameter table of MODELS.md section 3 (bundle 290 real-data .lst) [R].
+/// Parameter table of docs/models/alzheimers.md (bundle 290 real-data .lst) [R].
 const TVBL: f64 = 22.186;
 const TVSL: f64 = 0.15315;
 const SHAPE: f64 = 6.9078;
@@ -42,7 +43,7 @@ fn tight() -> SolverOptions {
     }
 }
 
-/// Closed-form Richards curve of MODELS.md section 3, in ADAS points:
+/// Closed-form Richards curve of docs/models/alzheimers.md §Control model, in ADAS points:
 /// `70·BL / [BL^s + (70^s − BL^s)·e^(−s·SL·t_yr)]^(1/s) / 70`, `t_yr = t_days / 365.25`.
 fn richards(bl: f64, sl_per_year: f64, t_days: f64) -> f64 {
     let t_yr = t_days / 365.25;
@@ -120,8 +121,8 @@ fn two_year_grid() -> Vec<f64> {
 
 #[test]
 fn placebo_course_matches_closed_form_richards_curve_for_several_patients() {
-    // Independent: the closed form of MODELS.md section 3 with BL and SL worked by hand from its
-    // parameter table. Solver rtol 1e-10, so 1e-6 relative leaves a wide margin.
+    // Independent: the closed form of docs/models/alzheimers.md with BL and SL worked by hand from
+    // its parameter table. Solver rtol 1e-10, so 1e-6 relative leaves a wide margin.
     let model = ConradoAdasCogV1::new();
     let times = two_year_grid();
     let patients = [
@@ -149,7 +150,7 @@ fn placebo_course_matches_closed_form_richards_curve_for_several_patients() {
 
 #[test]
 fn typical_patient_reproduces_models_md_check_numbers() {
-    // MODELS.md section 3 check numbers [D], printed to 3 decimals: typical female, age 75,
+    // docs/models/alzheimers.md §Check numbers [D], printed to 3 decimals: typical female, age 75,
     // APOE4C 0.72, on background medication; ±5e-4 covers their rounding.
     let model = ConradoAdasCogV1::new();
     let year = 365.25;
@@ -171,8 +172,8 @@ fn typical_patient_reproduces_models_md_check_numbers() {
 
 #[test]
 fn covariate_and_random_effect_formulas_match_hand_computation() {
-    // Independent: BLCOV and SLCOV of MODELS.md section 3 worked by hand from the parameter table.
-    // η2 enters additively and is not multiplied by SLCOV, as in the .mod.
+    // Independent: BLCOV and SLCOV of docs/models/alzheimers.md worked by hand from the parameter
+    // table. η2 enters additively and is not multiplied by SLCOV, as in the .mod.
     let model = ConradoAdasCogV1::new();
     for sex in [1.0, 2.0] {
         for age in [55.0, 75.0, 90.0] {
@@ -206,7 +207,7 @@ fn covariate_and_random_effect_formulas_match_hand_computation() {
 
 #[test]
 fn subject_level_omega_is_the_published_full_matrix() {
-    // MODELS.md section 3 [R]: ω²(BL) 0.15599, covariance 0.022350, ω²(SL) 0.041272.
+    // docs/models/alzheimers.md [R]: ω²(BL) 0.15599, covariance 0.022350, ω²(SL) 0.041272.
     let model = ConradoAdasCogV1::new();
     let omega = &model.spec().variability.omega;
     let expected = [0.15599, 0.022350, 0.022350, 0.041272];
@@ -252,7 +253,7 @@ fn gamma_sampler_has_closed_form_moments() {
 
 #[test]
 fn beta_observation_has_closed_form_moments() {
-    // Beta(μτ, (1 − μ)τ): mean μ, variance μ(1 − μ)/(τ + 1) (MODELS.md section 3). Within 5
+    // Beta(μτ, (1 − μ)τ): mean μ, variance μ(1 − μ)/(τ + 1) (docs/models/alzheimers.md). Within 5
     // standard errors for n = 200 000.
     for adas in [25.855, 3.5, 60.0] {
         let mu = adas / 70.0;
@@ -267,7 +268,8 @@ fn beta_observation_has_closed_form_moments() {
             &format!("beta variance at {adas}"),
         );
     }
-    // MODELS.md section 3: beta SD of ADAS-Cog at 1 y (25.855 points) is 3.59 points.
+    // docs/models/alzheimers.md §Check numbers: beta SD of ADAS-Cog at 1 y (25.855 points) is 3.59
+    // points.
     let mut stream = RandomStream::new(5, 0, 2, Purpose::Residual);
     let (_, variance, _, se_variance) = moments(200_000, || observe_adas(25.855, TAU, &mut stream));
     assert_absolute(
@@ -579,7 +581,7 @@ fn cohort_of_three_paired_arms_runs_without_failures() {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let [placebo, symptomatic, modifying] = change_18m.each_ref().map(|v| mean(v));
     assert!(symptomatic < placebo && modifying < placebo);
-    // Aggregate context of MODELS.md section 3 [S: Schneider & Sano 2009 abstract]: 18-month
+    // Aggregate context of docs/models/alzheimers.md [S: Schneider & Sano 2009 abstract]: 18-month
     // placebo worsening of 4.34–9.10 points across trials (this cohort: 6.8).
     assert!(
         (4.34..=9.10).contains(&placebo),

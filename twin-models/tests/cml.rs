@@ -1,6 +1,6 @@
-//! Michor 2005 CML under imatinib (`cml`, MODELS.md §5): the §5 check numbers reproduced by an
-//! independent fixed-step RK4 of the MODELS.md equations written here, the model run through the
-//! engine against the same RK4, the published imatinib slopes (Blood 2011, MODELS.md §5), and the
+//! Michor 2005 CML under imatinib (`cml`, docs/models/cml.md): the check numbers reproduced by an
+//! independent fixed-step RK4 of the equations of docs/models/cml.md written here, the model run
+//! through the engine against the same RK4, the published imatinib slopes (Blood 2011), and the
 //! effect of stopping or withholding therapy.
 
 // Reference values use the platform's maths library, independent of twin_engine::math.
@@ -16,7 +16,7 @@ use twin_engine::simulate::{ParameterTrack, Simulator};
 use twin_engine::solver::SolverOptions;
 use twin_models::cml::MichorImatinibV1;
 
-/// The MODELS.md §5 parameter table (per day), typed here independently of the model.
+/// The parameter table of docs/models/cml.md (per day), typed here independently of the model.
 #[derive(Debug, Clone, Copy)]
 struct Michor {
     d: [f64; 4],
@@ -37,7 +37,7 @@ struct Michor {
     by_reduction: f64,
 }
 
-/// MODELS.md §5 table.
+/// docs/models/cml.md §Parameters.
 const TABLE: Michor = Michor {
     d: [0.003, 0.008, 0.05, 1.0],
     ax: 0.8,
@@ -57,7 +57,7 @@ const TABLE: Michor = Michor {
     by_reduction: 750.0,
 };
 
-/// Leukaemic stem cells at diagnosis in the MODELS.md §5 check-number set-up [A].
+/// Leukaemic stem cells at diagnosis in the check-number set-up of docs/models/cml.md [A].
 const Y0_AT_DIAGNOSIS: f64 = 2.5e7;
 
 /// RK4 step (days): 64 steps a day, a power of two so day boundaries are hit exactly. The fastest
@@ -65,7 +65,7 @@ const Y0_AT_DIAGNOSIS: f64 = 2.5e7;
 /// relative (measured against the engine's exact propagation, see below).
 const RK4_STEP_D: f64 = 1.0 / 64.0;
 
-/// Half a unit in the last digit of the MODELS.md §5 check numbers (quoted to 4 decimals).
+/// Half a unit in the last digit of the check numbers of docs/models/cml.md (quoted to 4 decimals).
 const CHECK_NUMBER_TOL: f64 = 5e-5;
 
 /// Engine (exact propagation) against the RK4 above. Measured: at most 2e-13 under continuous
@@ -75,9 +75,9 @@ const ENGINE_VS_RK4_RTOL: f64 = 1e-9;
 /// State layout of the test's own integration: X0..X3, Y0..Y3, Z0..Z3.
 type Cells = [f64; 12];
 
-/// The MODELS.md §5 equations. `hold_x0` replaces the X0 equation by its exact solution at its
-/// stable fixed point (X0 ≡ K): the logistic `dX0/dt = (−0.5·(X0 − X0o) − d0)·X0` relaxes there at
-/// about 0.5·X0o = 10⁶/day, which no fixed-step explicit method can step through.
+/// The equations of docs/models/cml.md. `hold_x0` replaces the X0 equation by its exact solution at
+/// its stable fixed point (X0 ≡ K): the logistic `dX0/dt = (−0.5·(X0 − X0o) − d0)·X0` relaxes there
+/// at about 0.5·X0o = 10⁶/day, which no fixed-step explicit method can step through.
 fn michor_rhs(m: &Michor, on_imatinib: bool, hold_x0: bool, y: &Cells, dy: &mut Cells) {
     let [d0, d1, d2, d3] = m.d;
     let (ay, by) = if on_imatinib {
@@ -118,8 +118,8 @@ fn rk4(m: &Michor, on_imatinib: bool, hold_x0: bool, y: &mut Cells, days: f64) {
     }
 }
 
-/// The check-number set-up of MODELS.md §5: X0 at its fixed point K = X0o − 2·d0, Y0 as given,
-/// Z0 = `z0`, every lineage's progeny at quasi-steady state (W1 = a·W0/d1, W2 = b·W1/d2,
+/// The check-number set-up of docs/models/cml.md: X0 at its fixed point K = X0o − 2·d0, Y0 as
+/// given, Z0 = `z0`, every lineage's progeny at quasi-steady state (W1 = a·W0/d1, W2 = b·W1/d2,
 /// W3 = c·W2/d3).
 fn diagnosis(m: &Michor, y0: f64, z0: f64) -> Cells {
     let [d0, d1, d2, d3] = m.d;
@@ -148,7 +148,7 @@ fn rk4_daily(m: &Michor, start: Cells, days: usize, stop_day: usize, hold_x0: bo
     res
 }
 
-/// BCR-ABL ratio (Y3 + Z3)/(Y3 + Z3 + X3) (MODELS.md §5).
+/// BCR-ABL ratio (Y3 + Z3)/(Y3 + Z3 + X3) (docs/models/cml.md §Equations).
 fn ratio(y: &Cells) -> f64 {
     (y[7] + y[11]) / (y[7] + y[11] + y[3])
 }
@@ -312,7 +312,7 @@ fn parameter_table_and_labels_follow_models_md_section_5() {
     }
     // Deterministic research model: no random effects, no residual error.
     assert!(spec.variability.random_effects.is_empty() && spec.variability.omega.is_empty());
-    // Every uncertainty of MODELS.md §5 and §7.9 is listed in the documentation.
+    // Every uncertainty of docs/models/cml.md (§Not obtained) is listed in the documentation.
     for needle in [
         "lambda(X0)",
         "set point",
@@ -331,8 +331,8 @@ fn parameter_table_and_labels_follow_models_md_section_5() {
 
 #[test]
 fn check_numbers_of_models_md_by_independent_rk4() {
-    // MODELS.md §5 [D]: X at its fixed point, Y0 = 2.5e7, progeny at quasi-steady state, u = 0,
-    // Z = 0, therapy from t = 0.
+    // docs/models/cml.md §Check numbers [D]: X at its fixed point, Y0 = 2.5e7, progeny at
+    // quasi-steady state, u = 0, Z = 0, therapy from t = 0.
     let m = Michor { u: 0.0, ..TABLE };
     let days = rk4_daily(&m, diagnosis(&m, Y0_AT_DIAGNOSIS, 0.0), 365, 366, true);
     let y3 = |d: usize| days[d][7];
@@ -412,10 +412,10 @@ fn engine_reproduces_rk4_and_the_check_numbers() {
 
 #[test]
 fn published_imatinib_slopes_contain_the_model_slopes() {
-    // Blood 2011;118(6):1622 [S, abstract, MODELS.md §5]: biphasic decline of BCR-ABL transcripts
-    // under imatinib with slopes −0.052 ± 0.018 and −0.0057 ± 0.0038 per day. In the model the
-    // transcripts come from terminally differentiated leukaemic cells, Y3 + Z3. Typical patient
-    // (default parameters, u = 4e-8), through the engine.
+    // Blood 2011;118(6):1622 [S, abstract; docs/models/cml.md §Check numbers]: biphasic decline of
+    // BCR-ABL transcripts under imatinib with slopes −0.052 ± 0.018 and −0.0057 ± 0.0038 per day.
+    // In the model the transcripts come from terminally differentiated leukaemic cells, Y3 + Z3.
+    // Typical patient (default parameters, u = 4e-8), through the engine.
     let model = MichorImatinibV1::new();
     let p = model.spec().typical_parameters();
     let regimen = therapy(&model, "imatinib-400");
@@ -443,10 +443,10 @@ fn published_imatinib_slopes_contain_the_model_slopes() {
 
 #[test]
 fn stopping_therapy_relapses_within_days_and_continuing_relapses_with_resistance() {
-    // MODELS.md §5: stopping therapy restores ay and by, so the progeny of the untouched leukaemic
-    // stem cells return; on continuous therapy the resistant clone (mutation flux ry·u·Y0, growth
-    // rz − d0) takes over. Both arms through the cohort runner (default parameters, u = 4e-8),
-    // relapse times against the outcome definition applied to the RK4 series.
+    // docs/models/cml.md: stopping therapy restores ay and by, so the progeny of the untouched
+    // leukaemic stem cells return; on continuous therapy the resistant clone (mutation flux
+    // ry·u·Y0, growth rz − d0) takes over. Both arms through the cohort runner (default parameters,
+    // u = 4e-8), relapse times against the outcome definition applied to the RK4 series.
     let model = MichorImatinibV1::new();
     let arms: Vec<Arm> = ["imatinib-stop-1y", "imatinib-400"]
         .into_iter()
@@ -527,7 +527,7 @@ fn stopping_therapy_relapses_within_days_and_continuing_relapses_with_resistance
 #[test]
 fn no_treatment_keeps_the_ratio_at_its_baseline() {
     // Off therapy the progeny track the leukaemic stem cells, which grow at ry − d0 = 0.005/day
-    // (MODELS.md §5), so the ratio creeps from 0.98 towards 1 and never falls.
+    // (docs/models/cml.md), so the ratio creeps from 0.98 towards 1 and never falls.
     let model = MichorImatinibV1::new();
     let p = model.spec().typical_parameters();
     let times = daily(365);
@@ -562,8 +562,8 @@ fn no_treatment_keeps_the_ratio_at_its_baseline() {
 
 #[test]
 fn therapy_is_on_while_imatinib_is_infused_whatever_the_schedule() {
-    // The model is on/off (MODELS.md §5: no dose-response): one year of daily zero-order inputs
-    // and one 146000 mg input over 365 days give the same course; boluses switch nothing on.
+    // The model is on/off (docs/models/cml.md: no dose-response): one year of daily zero-order
+    // inputs and one 146000 mg input over 365 days give the same course; boluses switch nothing on.
     // Outputs every 10 days, so the daily regimen is propagated in 1-day pieces and the single
     // infusion in 10-day pieces.
     let model = MichorImatinibV1::new();

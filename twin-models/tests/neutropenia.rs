@@ -1,9 +1,9 @@
-//! Friberg myelosuppression models (MODELS.md §1) against independent numbers.
+//! Friberg myelosuppression models (docs/models/neutropenia.md) against independent numbers.
 //!
-//! The reference numbers are the [D] check numbers of MODELS.md §1.6 (typical subject: all η = 0,
-//! reference covariates, 180 mg docetaxel over 1 h with Bruno PK, or 410 µmol paclitaxel over
-//! 3 h). Each is reproduced here by a fixed-step RK4 integration written in this file from the
-//! equations of MODELS.md §1.2–1.5 (not from the model code), and the engine path
+//! The reference numbers are the [D] check numbers of docs/models/neutropenia.md (typical subject:
+//! all η = 0, reference covariates, 180 mg docetaxel over 1 h with Bruno PK, or 410 µmol paclitaxel
+//! over 3 h). Each is reproduced here by a fixed-step RK4 integration written in this file from the
+//! equations of docs/models/neutropenia.md (not from the model code), and the engine path
 //! (`simulate_records` on a 0.1-h grid, then the model's outcomes) is compared with that
 //! integration.
 
@@ -45,7 +45,8 @@ fn tight() -> SolverOptions {
     }
 }
 
-/// Bruno 1996 docetaxel micro-constants (MODELS.md §1.3): k10, k12, k21, k13, k31 (1/h), V1 (L).
+/// Bruno 1996 docetaxel micro-constants (docs/models/neutropenia.md §Docetaxel pharmacokinetics):
+/// k10, k12, k21, k13, k31 (1/h), V1 (L).
 const BRUNO: [f64; 6] = [5.2, 1.06, 1.51, 1.26, 0.084, 7.4];
 
 /// Cell-chain constants of one reference integration.
@@ -56,8 +57,8 @@ struct Chain {
     gamma: f64,
 }
 
-/// The Friberg cell chain of MODELS.md §1.2, written out for the reference integration:
-/// cells = [Prol, T1, T2, T3, Circ].
+/// The Friberg cell chain of docs/models/neutropenia.md §Equations, written out for the reference
+/// integration: cells = [Prol, T1, T2, T3, Circ].
 fn reference_cells(chain: Chain, effect: f64, cells: &[f64], d: &mut [f64]) {
     let ktr = 4.0 / chain.mtt;
     d[0] = ktr * cells[0] * (1.0 - effect) * (chain.base / cells[4]).powf(chain.gamma)
@@ -76,7 +77,8 @@ struct Reference {
     concentration: Vec<f64>,
 }
 
-/// What the MODELS.md §1.6 table reports, from a densely sampled trajectory.
+/// What the table of docs/models/neutropenia.md §Check numbers reports, from a densely sampled
+/// trajectory.
 #[derive(Debug)]
 struct Summary {
     nadir: f64,
@@ -188,7 +190,8 @@ fn docetaxel_reference(chain: Chain, slope_per_um: f64, mw: f64, horizon_h: f64)
     })
 }
 
-/// Reference integration of the paclitaxel model (MODELS.md §1.5): 410 µmol over 3 h.
+/// Reference integration of the paclitaxel model (docs/models/neutropenia.md §Friberg 2002
+/// paclitaxel): 410 µmol over 3 h.
 fn paclitaxel_reference(chain: Chain, slopu: f64, pk: [f64; 4], horizon_h: f64) -> Reference {
     let [cl, v1, q, v2] = pk;
     let f = move |y: &[f64], rate: f64, dy: &mut [f64]| {
@@ -291,9 +294,10 @@ fn assert_printed(got: f64, printed: f64, half_unit: f64, what: &str) {
 
 #[test]
 fn kloft_typical_subject_reproduces_models_md_check_numbers() {
-    // MODELS.md §1.6 [D], Kloft/Netterberg 224 row: nadir 0.2203 at 202.3 h, first ANC < 0.5 at
-    // 148.4 h, 108 h below 0.5, back to baseline at 401 h. Inputs: MODELS.md §1.2 θ (SL per µM
-    // divided by 808, as the .mod) and §1.3 Bruno PK.
+    // docs/models/neutropenia.md §Check numbers [D], Kloft/Netterberg 224 row: nadir 0.2203 at
+    // 202.3 h, first ANC < 0.5 at 148.4 h, 108 h below 0.5, back to baseline at 401 h. Inputs: the
+    // θ of §Kloft 2006 docetaxel (SL per µM divided by 808, as the .mod) and
+    // §Docetaxel pharmacokinetics (Bruno PK).
     let chain = Chain {
         base: 5.21965,
         mtt: 84.1791,
@@ -340,10 +344,10 @@ fn kloft_typical_subject_reproduces_models_md_check_numbers() {
 
 #[test]
 fn friberg_docetaxel_typical_subject_reproduces_models_md_check_numbers() {
-    // MODELS.md §1.6 [D], Friberg 2002 docetaxel row: nadir 0.8960 at 181.7 h, never below 0.5,
-    // back to baseline at 374 h. Inputs MODELS.md §1.4 [S] with Bruno PK. The table's 0.8960 is
-    // reproduced with MW 807.88 g/mol (anhydrous docetaxel); radivot/myelo's 0.808 mg/µmol gives
-    // 0.8962, checked below too.
+    // docs/models/neutropenia.md §Check numbers [D], Friberg 2002 docetaxel row: nadir 0.8960 at
+    // 181.7 h, never below 0.5, back to baseline at 374 h. Inputs of §Friberg 2002 docetaxel [S]
+    // with Bruno PK. The table's 0.8960 is reproduced with MW 807.88 g/mol (anhydrous docetaxel);
+    // radivot/myelo's 0.808 mg/µmol gives 0.8962, checked below too.
     let chain = Chain {
         base: 5.05,
         mtt: 88.7,
@@ -376,10 +380,11 @@ fn friberg_docetaxel_typical_subject_reproduces_models_md_check_numbers() {
 
 #[test]
 fn friberg_paclitaxel_reproduces_models_md_check_number_and_engine_agrees() {
-    // MODELS.md §1.6 [D], paclitaxel 186 row: nadir 3.085 at 218.8 h for 410 µmol over 3 h with
-    // V1 421.5, V2 1010, CL 339, Q 204. That number is reproduced with the θ of the NONMEM re-fit
-    // (.lst: MTT 123, γ 0.238, SLOPU 28.7, CIRC0 7.21); the MDL (publication) θ the model uses
-    // give 3.0896 at 220.4 h (this file's own integration), which the engine is also checked on.
+    // docs/models/neutropenia.md §Check numbers [D], paclitaxel 186 row: nadir 3.085 at 218.8 h for
+    // 410 µmol over 3 h with V1 421.5, V2 1010, CL 339, Q 204. That number is reproduced with the θ
+    // of the NONMEM re-fit (.lst: MTT 123, γ 0.238, SLOPU 28.7, CIRC0 7.21); the MDL (publication)
+    // θ the model uses give 3.0896 at 220.4 h (this file's own integration), which the engine is
+    // also checked on.
     let pk = [339.0, 421.5, 204.0, 1010.0];
     let refit = Chain {
         base: 7.21,
@@ -423,8 +428,9 @@ fn friberg_paclitaxel_reproduces_models_md_check_number_and_engine_agrees() {
 
 #[test]
 fn kloft_covariates_give_the_bundle_subjects_base_and_slope() {
-    // MODELS.md §1.6 [D]: the bundle-224 subject (SEX 2, PERF 2, PC 1, AAG 2.54; η = 0) has
-    // BASE = 7.0475 and SL = 11.161 per mg/L (the model's SL is per µM: × 1000/808).
+    // docs/models/neutropenia.md §Check numbers [D]: the bundle-224 subject (SEX 2, PERF 2, PC 1,
+    // AAG 2.54; η = 0) has BASE = 7.0475 and SL = 11.161 per mg/L (the model's SL is per µM:
+    // × 1000/808).
     let model = KloftDocetaxelV1::new();
     let spec = model.spec();
     let population = population_of(&model).unwrap();
@@ -463,9 +469,9 @@ fn kloft_params(
 
 #[test]
 fn extreme_patients_stay_finite_thanks_to_the_feedback_floor() {
-    // MODELS.md §1.5 numerical note: nadirs near 1e-8 broke stiff solvers. SL at +4 SD (×4.2),
-    // AAG at the low end (SL ×1.33), BSA 2.5 m² and six cycles of 100 mg/m² drive ANC to tiny
-    // values; the engine must return finite outputs throughout.
+    // docs/models/neutropenia.md §Equations (numerical guard): nadirs near 1e-8 broke stiff
+    // solvers. SL at +4 SD (×4.2), AAG at the low end (SL ×1.33), BSA 2.5 m² and six cycles of
+    // 100 mg/m² drive ANC to tiny values; the engine must return finite outputs throughout.
     let model = KloftDocetaxelV1::new();
     let population = population_of(&model).unwrap();
     let mut deepest = f64::INFINITY;
@@ -539,8 +545,8 @@ fn outcomes_on_a_hand_made_grid() {
     }
     assert!(outcome(&model, &o, "grade4_duration").abs() < 1e-12);
     assert!((outcome(&model, &o, "nadir_anc") - 2.0).abs() < 1e-12);
-    // Leukopenia thresholds are 2.0 and 1.0 (MODELS.md §1.6 [A]), both strict: the 2.0 at 20 h
-    // is not below 2.0, so both grades start at 30 h (0.9).
+    // Leukopenia thresholds are 2.0 and 1.0 (docs/models/neutropenia.md §Outcomes [A]), both
+    // strict: the 2.0 at 20 h is not below 2.0, so both grades start at 30 h (0.9).
     let paclitaxel = FribergPaclitaxelV1::new();
     let o = outcomes(&paclitaxel, &times, &outputs_of(&anc), &p);
     assert!((outcome(&paclitaxel, &o, "grade3") - 30.0).abs() < 1e-12);

@@ -7,7 +7,8 @@
 //!   bolus superposition), over `testdata/third_party/nlmixr2data/pheno_sd.csv`.
 //! - Known truth: the true per-subject parameters stored in the Schoemaker et al. (2019)
 //!   simulated sets `Oral_1CPT.csv` and `Bolus_2CPT.csv`.
-//! - Wang (2007): NONMEM's FOCE-I objective values for `Wang2007.csv` (shared/data/README.md).
+//! - Wang (2007), J Pharmacokinet Pharmacodyn 34:575–593: NONMEM's FOCE-I objective values for
+//!   its toy example, `Wang2007.csv`.
 //! - Linear-Gaussian toy: the exact conjugate posterior (closed form); a one-dimensional
 //!   non-Gaussian posterior: trapezoidal quadrature written in this file.
 //! - M3: `Φ` from its Taylor series, written in this file; the prediction from the closed form.
@@ -49,7 +50,7 @@ fn load(path: &str) -> Dataset {
 // Phenobarbital: MAP against a brute-force grid.
 // ---------------------------------------------------------------------------------------------
 
-/// NONMEM FOCE-I estimates for pheno_sd.csv (issue 4; Pharmpy's pheno_real.ext).
+/// NONMEM FOCE-I estimates for pheno_sd.csv (Pharmpy's pheno_real.ext; docs/models/pheno.md).
 const THETA: [f64; 3] = [0.004_695_55, 0.984_258, 0.158_92];
 const OMEGA2: [f64; 2] = [0.029_350_8, 0.027_906];
 const SIGMA2: f64 = 0.013_241;
@@ -374,9 +375,9 @@ fn print_report(name: &str, report: &TruthReport) {
 
 #[test]
 fn oral_one_compartment_map_tracks_the_true_parameters() {
-    // pk-1cmt's defaults are the population truth of shared/data/README.md: CL 4 L/h, V 70 L,
-    // KA 1 /h, ω² = 0.09 on each, exponential residual error σ = 0.2. The file doses in µg and
-    // reports µg/L; the model is linear, so µg in gives µg/L out.
+    // pk-1cmt's defaults are the population truth of docs/models/pk.md §Parameters: CL 4 L/h,
+    // V 70 L, KA 1 /h, ω² = 0.09 on each, exponential residual error σ = 0.2. The file doses in µg
+    // and reports µg/L; the model is linear, so µg in gives µg/L out.
     let mut dataset = load("third_party/nlmixr2data/Oral_1CPT.csv");
     as_simulated(&mut dataset);
     let model = OneCompartment::new();
@@ -742,10 +743,10 @@ fn wang_dataset() -> Dataset {
 
 #[test]
 fn map_reproduces_nonmem_foce_i_objective_of_wang_2007() {
-    // NONMEM OFV (−2LL without the n·ln 2π constant) at the fixed true values, from
-    // shared/data/README.md: proportional error 39.458, additive error −2.059. FOCE-I evaluates
-    // at each subject's MAP: Σᵢ [−2 ln p(yᵢ | η̂ᵢ) − 2 ln p(η̂ᵢ) + ln det Aᵢ] without the 2π terms,
-    // where Aᵢ = 1/ω² + Σⱼ f′ⱼ²/vⱼ + ½ Σⱼ (v′ⱼ/vⱼ)² is FOCE-I's expected-information Hessian
+    // NONMEM OFV (−2LL without the n·ln 2π constant) at the fixed true values, from Wang (2007):
+    // proportional error 39.458, additive error −2.059. FOCE-I evaluates at each subject's MAP:
+    // Σᵢ [−2 ln p(yᵢ | η̂ᵢ) − 2 ln p(η̂ᵢ) + ln det Aᵢ] without the 2π terms, where
+    // Aᵢ = 1/ω² + Σⱼ f′ⱼ²/vⱼ + ½ Σⱼ (v′ⱼ/vⱼ)² is FOCE-I's expected-information Hessian
     // (f′ = ∂f/∂η = −f·t·k, v the residual variance). Only Aᵢ is computed here; η̂ᵢ and the
     // objective come from the engine.
     let dataset = wang_dataset();

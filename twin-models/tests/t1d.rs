@@ -1,12 +1,13 @@
-//! UVA/Padova type 1 diabetes model (MODELS.md §4) against simglucose 0.2.11 and MODELS.md.
+//! UVA/Padova type 1 diabetes model (docs/models/t1d.md) against simglucose 0.2.11.
 //!
 //! Independent numbers:
 //! - `fixtures/t1d/reference_scenario.csv` and `three_meals.csv`: simglucose 0.2.11's own
 //!   trajectories (plasma x4/Vg and subcutaneous x13/Vg glucose every minute for 24 h), written by
 //!   `fixtures/t1d/make_reference.py`, which drives `T1DPatient` directly (no noise, no pump);
 //! - the summary table (BG0, peak and its time, nadir, BG at 24 h) and the [D] time-in-range
-//!   numbers of MODELS.md §4's reference scenario;
-//! - the basal steady state of MODELS.md §4 (|dx/dt| < 8e-11 at x0 for every patient, [D]);
+//!   numbers of the reference scenario (docs/models/t1d.md §Check numbers);
+//! - the basal steady state of docs/models/t1d.md §Equations (|dx/dt| < 8e-11 at x0 for every
+//!   patient, [D]);
 //! - Kovatchev's risk function evaluated by hand.
 //!
 //! Every trajectory goes through the engine: `simulate_records` on the model's own regimen text
@@ -34,13 +35,13 @@ const DAY_MIN: usize = 1440;
 /// simglucose's own integration error.
 const SIMGLUCOSE_REL_TOL: f64 = 2e-6;
 
-/// Agreement required with the engine at its default tolerances (rtol 1e-6), which is what
-/// users get: MODELS.md §4's "a faithful implementation matches to about 1e-3". Measured worst
+/// Agreement required with the engine at its default tolerances (rtol 1e-6), which is what users
+/// get: docs/models/t1d.md's "a faithful implementation matches to about 1e-3". Measured worst
 /// differences are 1e-5 (reference scenario) and 5e-5 (three meals), all of it the default
 /// tolerance's (they fall to 5e-7 at [`tight`] tolerances).
 const DEFAULT_SOLVER_REL_TOL: f64 = 1e-3;
 
-/// The four patients of the fixtures and of MODELS.md's summary table.
+/// The four patients of the fixtures and of the summary table of docs/models/t1d.md.
 const FIXTURE_PATIENTS: [&str; 4] = ["adolescent#001", "adult#001", "child#004", "child#008"];
 
 /// Parameters of the virtual patient called `name`.
@@ -180,7 +181,8 @@ fn three_meal_basal_bolus_day_matches_simglucose_trajectories() {
     assert_eq!(n_checked, 4);
 }
 
-/// One row of MODELS.md §4's summary table: BG0, peak, time of peak (min), nadir, BG at 24 h.
+/// One row of the summary table of docs/models/t1d.md §Check numbers: BG0, peak, time of peak
+/// (min), nadir, BG at 24 h.
 struct SummaryRow {
     name: &'static str,
     bg0: f64,
@@ -190,7 +192,7 @@ struct SummaryRow {
     bg_24h: f64,
 }
 
-/// MODELS.md §4 "Summary values for four of the patients" [R], two decimals.
+/// The reference-scenario summary of docs/models/t1d.md §Check numbers [R], two decimals.
 const SUMMARY: [SummaryRow; 4] = [
     SummaryRow {
         name: "adolescent#001",
@@ -232,7 +234,7 @@ const TABLE_ABS_TOL: f64 = 0.006;
 
 #[test]
 fn reference_scenario_reproduces_the_models_md_summary_table() {
-    // MODELS.md's reference CSV holds 1440 samples, minutes 0..1439; "BG at 24 h" is the last of
+    // The reference scenario holds 1440 samples, minutes 0..1439; "BG at 24 h" is the last of
     // them (minute 1439: simglucose gives 148.955 there and 148.955 at 1440 for adolescent#001,
     // but 133.008 and 133.024 for adult#001, whose table value is 133.01).
     let model = UvaPadovaV1::new();
@@ -287,7 +289,7 @@ fn outcomes_of(model: &UvaPadovaV1, bg: &[f64], cgm: &[f64]) -> Vec<f64> {
 
 #[test]
 fn reference_scenario_time_in_range_matches_models_md() {
-    // MODELS.md §4 check numbers [D], 1440 samples of plasma BG: TIR 100 % (adolescent#001),
+    // docs/models/t1d.md §Check numbers [D], 1440 samples of plasma BG: TIR 100 % (adolescent#001),
     // 96.39 % (adult#001), 70.83 % (child#004, with 29.17 % below 70). Two decimals.
     let model = UvaPadovaV1::new();
     let regimen = therapy(&model, "reference-50g");
@@ -404,8 +406,8 @@ fn risk_indices_and_ranges_on_hand_values() {
 
 #[test]
 fn initial_state_is_the_basal_steady_state_for_all_30_patients() {
-    // MODELS.md §4 [D]: with basal insulin and no meal, |dx/dt| at x0 is below 8e-11 for all 30
-    // patients. The bound here is the same order of magnitude.
+    // docs/models/t1d.md §Equations [D]: with basal insulin and no meal, |dx/dt| at x0 is below
+    // 8e-11 for all 30 patients. The bound here is the same order of magnitude.
     let model = UvaPadovaV1::new();
     let population = population_of(&model).unwrap();
     let n_states = model.spec().states.len();

@@ -1,5 +1,5 @@
-//! Zecchin 2016 ovarian-cancer SLD and survival model (`tumour`, MODELS.md §2.1) against closed
-//! forms written here, the MODELS.md check numbers, and hand-made trajectories.
+//! Zecchin 2016 ovarian-cancer SLD and survival model (`tumour`, docs/models/tumour.md) against
+//! closed forms written here, its check numbers, and hand-made trajectories.
 
 // Reference values use the platform's maths library, independent of twin_engine::math.
 #![allow(clippy::disallowed_methods)]
@@ -14,13 +14,13 @@ use twin_engine::simulate::simulate_records;
 use twin_engine::solver::SolverOptions;
 use twin_models::tumour::ZecchinOvarianV1;
 
-// Bundle 217 real .lst final estimates (MODELS.md §2.1 [R]), in their effective units.
+// Bundle 217 real .lst final estimates (docs/models/tumour.md [R]), in their effective units.
 const KG: f64 = 6.1063e-4; // 1/day
 const KD0: f64 = 4.9726e-5; // 1/day per E0 unit
 const KD1: f64 = 1.6408e-4; // 1/day per E1 unit
 const SLD0: f64 = 71.322; // mm
 
-// Bundle 218 real .lst (MODELS.md §2.1 [R]).
+// Bundle 218 real .lst (docs/models/tumour.md [R]).
 const LAMBDA: f64 = 1.1843e-3;
 const ALPHA: f64 = 2.0044;
 const GAMMA_SLD: f64 = 0.20837;
@@ -35,7 +35,7 @@ const SHAPE_DROP: f64 = 2.95;
 const BETA_DROP: f64 = 1.16;
 const DELTA: f64 = 1e-6;
 
-// Simulated-data exposure medians of bundle 217 (MODELS.md §2.1 [D]).
+// Simulated-data exposure medians of bundle 217 (docs/models/tumour.md [D]).
 const E0_CARBOPLATIN: f64 = 126.6;
 const E0_COMBINATION: f64 = 95.2;
 const E1_COMBINATION: f64 = 13.8;
@@ -189,8 +189,8 @@ fn spec_declares_the_model_outputs_outcomes_and_therapies() {
 
 #[test]
 fn typical_sld_closed_form_reproduces_models_md_check_numbers() {
-    // MODELS.md §2.1 check numbers [D], printed to 2 decimals (rates to 4 significant digits):
-    // SLD = 71.32·e^(rate·t) under constant exposure.
+    // docs/models/tumour.md §Check numbers [D], printed to 2 decimals (rates to 4 significant
+    // digits): SLD = 71.32·e^(rate·t) under constant exposure.
     let cases = [
         (0.0, 0.0, 84.0, 75.08),
         (E0_CARBOPLATIN, 0.0, 84.0, 44.24),
@@ -225,8 +225,8 @@ fn typical_sld_closed_form_reproduces_models_md_check_numbers() {
 
 #[test]
 fn typical_sld_through_the_engine_matches_closed_form_and_check_numbers() {
-    // The built-in therapies give constant exposure over days 0–126, so the engine must follow
-    // the closed form above; solver rtol 1e-6, so 1e-5 relative. Check numbers: MODELS.md §2.1.
+    // The built-in therapies give constant exposure over days 0–126, so the engine must follow the
+    // closed form above; solver rtol 1e-6, so 1e-5 relative. Check numbers: docs/models/tumour.md.
     let model = ZecchinOvarianV1::new();
     let p = model.spec().typical_parameters();
     let times = [84.0, 126.0];
@@ -271,9 +271,9 @@ fn typical_sld_through_the_engine_matches_closed_form_and_check_numbers() {
 
 #[test]
 fn exposures_are_anchored_to_the_models_md_medians() {
-    // E0 = 126.6 (carboplatin arm) and E0 = 95.2, E1 = 13.8 (combination arm at BSA 1.8 m²) are
-    // the bundle-217 simulated-data medians of MODELS.md §2.1. The exposure is recovered from the
-    // SLD derivative at SLD = 1: dSLD/dt = KG − KD0·E0 − KD1·E1.
+    // E0 = 126.6 (carboplatin arm) and E0 = 95.2, E1 = 13.8 (combination arm at BSA 1.8 m²) are the
+    // bundle-217 simulated-data medians of docs/models/tumour.md. The exposure is recovered from
+    // the SLD derivative at SLD = 1: dSLD/dt = KG − KD0·E0 − KD1·E1.
     let model = ZecchinOvarianV1::new();
     let p = model.spec().typical_parameters();
     let y = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
@@ -340,7 +340,7 @@ fn exposures_are_anchored_to_the_models_md_medians() {
 
 #[test]
 fn kd1_shares_the_random_effect_of_kd0() {
-    // Bundle 217: KD0 = θ2·e^η2 and KD1 = θ3·e^η2 (MODELS.md §2.1).
+    // Bundle 217: KD0 = θ2·e^η2 and KD1 = θ3·e^η2 (docs/models/tumour.md).
     let model = ZecchinOvarianV1::new();
     let population = population_of(&model).unwrap();
     assert_eq!(population.n_eta(), 3);
@@ -363,7 +363,8 @@ fn kd1_shares_the_random_effect_of_kd0() {
 
 #[test]
 fn median_os_closed_form_reproduces_models_md_check_numbers() {
-    // MODELS.md §2.1 [D]: S(t) = exp(−(λt)^α·e^lp), covariates constant from t = 0, SLD0 70 mm.
+    // docs/models/tumour.md §Check numbers [D]: S(t) = exp(−(λt)^α·e^lp), covariates constant
+    // from t = 0, SLD0 70 mm.
     let typical = GAMMA_SLD;
     assert_close(weibull_median(typical), 633.8, 0.05, "typical median OS");
     assert_close(
@@ -393,7 +394,8 @@ fn median_os_closed_form_reproduces_models_md_check_numbers() {
 }
 
 /// Untreated patient with KG = 0 and SLD0 = 70 mm: TSR ≡ 0 and BASE/70 = 1, the setting of the
-/// MODELS.md median-OS check numbers, simulated by the engine on a daily grid to day 3000.
+/// Median-OS check numbers of docs/models/tumour.md, simulated by the engine on a daily grid to
+/// day 3000.
 fn stable_tumour_trajectory(model: &ZecchinOvarianV1) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let mut p = model.spec().typical_parameters();
     p[P_KG] = 0.0;
@@ -407,7 +409,7 @@ fn stable_tumour_trajectory(model: &ZecchinOvarianV1) -> (Vec<f64>, Vec<f64>, Ve
 fn os_hazard_through_the_engine_matches_the_weibull_closed_form() {
     // HOS(t) = (λ(t+δ))^α·e^γ_SLD exactly when TSR ≡ 0 and SLD0 = 70 mm (bundle 218 hazard);
     // solver rtol 1e-6 accumulated over 3000 days, so 1e-5 relative. The medians are read off the engine's HOS by linear interpolation on the
-    // daily grid and compared with the MODELS.md §2.1 check numbers.
+    // daily grid and compared with the check numbers of docs/models/tumour.md.
     let model = ZecchinOvarianV1::new();
     let (_, times, out) = stable_tumour_trajectory(&model);
     for (k, &t) in times.iter().enumerate().step_by(97) {
@@ -463,9 +465,9 @@ fn weibull_inverse_with_switch(
 
 #[test]
 fn death_new_lesion_and_dropout_draws_invert_the_closed_form_hazards() {
-    // With TSR ≡ 0 every hazard has a closed form (bundle 218, MODELS.md §2.1): the new lesion at
-    // H_NL(t) = −ln U1; progression is the new lesion (SLD is constant); dropout where the
-    // Weibull(0.0049, 2.95) cumulative hazard, × e^1.16 from progression on, reaches −ln U3;
+    // With TSR ≡ 0 every hazard has a closed form (bundle 218, docs/models/tumour.md): the new
+    // lesion at H_NL(t) = −ln U1; progression is the new lesion (SLD is constant); dropout where
+    // the Weibull(0.0049, 2.95) cumulative hazard, × e^1.16 from progression on, reaches −ln U3;
     // death where e^(γ_ECOG·ECOG01)·[H(t) + (e^γ_NL − 1)(H(t) − H(T_NL))₊] = −ln U2 with
     // H = (λ(t+δ))^α·e^γ_SLD, the new-lesion term counting only if T_NL ≤ T_DROP ([A] of the
     // model). The uniforms are replayed from a clone of the stream. Tolerance: linear
@@ -538,7 +540,7 @@ fn death_new_lesion_and_dropout_draws_invert_the_closed_form_hazards() {
 fn held_week12_tsr_and_unheld_relative_change_drive_the_hazards() {
     // Carboplatin AUC 5, typical patient: SLD(t) = SLD0·e^(r·t) up to day 126 and grows at KG
     // after (closed form above). HOS uses TSR(min(t, 84)); HNL uses the relative change at t
-    // (bundle 218, MODELS.md §2.1). Reference values: Simpson quadrature of those integrands
+    // (bundle 218, docs/models/tumour.md). Reference values: Simpson quadrature of those integrands
     // with 20 000 intervals per piece; solver rtol 1e-6, so 2e-5 relative.
     let model = ZecchinOvarianV1::new();
     let p = model.spec().typical_parameters();
@@ -603,8 +605,8 @@ fn hand_made(rows: &[(f64, f64)]) -> (Vec<f64>, Vec<f64>) {
 
 #[test]
 fn recist_progression_on_hand_made_trajectories() {
-    // Bundle 218 rule (MODELS.md §2.1): SLD ≥ 1.2 × nadir AND SLD − nadir ≥ 5 mm; the nadir is the
-    // running minimum including baseline. Expected times worked by hand below.
+    // Bundle 218 rule (docs/models/tumour.md): SLD ≥ 1.2 × nadir AND SLD − nadir ≥ 5 mm; the nadir
+    // is the running minimum including baseline. Expected times worked by hand below.
     let model = ZecchinOvarianV1::new();
     let p = model.spec().typical_parameters();
     let cases: [(&[(f64, f64)], f64); 5] = [

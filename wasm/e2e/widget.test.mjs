@@ -23,7 +23,7 @@ const ARTIFACTS = resolve(process.env.TWIN_WIDGET_ARTIFACTS ?? join(root, 'targe
 const REQUEST = readFileSync(join(root, 'wasm/tests/fixtures/neutropenia-request.json'), 'utf8');
 const NATIVE = join(ARTIFACTS, 'native-forecast.json');
 
-// TOOLCHAIN.md: Debian's chromium with these flags.
+// docs/toolchain.md: Debian's chromium with these flags.
 const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',

@@ -34,11 +34,12 @@ const N_OUTPUTS: usize = 2;
 
 /// Lower bound on `CIRC` inside the feedback term `(BASE/CIRC)^γ`, in ×10⁹/L: one cell per litre.
 ///
-/// The term is singular as `CIRC → 0`. MODELS.md §1.5 (numerical note) reports that extreme
-/// virtual patients (nadir near 1e-8 ×10⁹/L) broke CVODE, LSODA and a BDF solver; a solver step
-/// that overshoots to `CIRC ≤ 0` would also make the power NaN. The bundle code has no floor; at
-/// one cell per litre the feedback is at most `(BASE/1e-9)^γ` (≈ 23 for Kloft's γ and BASE), so
-/// any trajectory that stays above 1e-9 ×10⁹/L is integrated exactly as written.
+/// The term is singular as `CIRC → 0`. In a peer comparison (`docs/models/neutropenia.md`
+/// §Equations, numerical guard) extreme virtual patients (nadir near 1e-8 ×10⁹/L) broke CVODE,
+/// LSODA and a BDF solver; a solver step that overshoots to `CIRC ≤ 0` would also make the power
+/// NaN. The bundle code has no floor; at one cell per litre the feedback is at most `(BASE/1e-9)^γ`
+/// (≈ 23 for Kloft's γ and BASE), so any trajectory that stays above 1e-9 ×10⁹/L is integrated
+/// exactly as written.
 pub(super) const CIRC_FLOOR: f64 = 1e-9;
 
 /// How the drug is distributed and eliminated, and how its amount becomes a concentration.

@@ -26,19 +26,19 @@
 //!
 //! # Disposition eigen-structure
 //!
-//! The eigenvalues `λ_i` of `B` are the disposition exponents of MODELS.md §6: `k10` for one
-//! compartment; `α, β = [s ± √(s² − 4·k10·k21)]/2` with `s = k10 + k12 + k21` for two (computed as
-//! `α = (s + √((k10 + k12 − k21)² + 4·k12·k21))/2`, `β = k10·k21/α`, which avoids cancellation);
-//! and the trigonometric solution of the characteristic cubic `λ³ − a2·λ² + a1·λ − a0 = 0` for
-//! three (MODELS.md §6.3), polished by one Newton step. For positive inter-compartmental
-//! clearances they are real, positive and distinct, and
+//! The eigenvalues `λ_i` of `B` are the disposition exponents of `docs/models/pk.md` §Closed forms:
+//! `k10` for one compartment; `α, β = [s ± √(s² − 4·k10·k21)]/2` with `s = k10 + k12 + k21` for two
+//! (computed as `α = (s + √((k10 + k12 − k21)² + 4·k12·k21))/2`, `β = k10·k21/α`, which avoids
+//! cancellation); and the trigonometric solution of the characteristic cubic
+//! `λ³ − a2·λ² + a1·λ − a0 = 0` for three, polished by one Newton step. For positive
+//! inter-compartmental clearances they are real, positive and distinct, and
 //!
 //! ```text
 //! e^(−B·t) = Σ_i P_i·e^(−λ_i·t),     P_i = adj(λ_i·I − B) / Π_(m≠i) (λ_i − λ_m).
 //! ```
 //!
 //! `P_i` is the residue of the resolvent `(λ·I − B)⁻¹` at `λ_i` (a rank-one spectral projector).
-//! Its central–central element is MODELS.md's macro-coefficient `A_i`, e.g.
+//! Its central–central element is the macro-coefficient `A_i` of `docs/models/pk.md`, e.g.
 //! `A_i = (k21 − λ_i)(k31 − λ_i)/[(λ_j − λ_i)(λ_k − λ_i)]` for three compartments. The adjugate
 //! is a polynomial in the rate constants, so `P_i` stays finite even when `k21 = k31`.
 //!
@@ -56,7 +56,7 @@
 //! H_i = ∫₀ᵗ e^(−λ_i·(t−s))·(1 − e^(−ka·s)) ds = φ_i − E_i   (zero-order input into the depot)
 //! ```
 //!
-//! With only a depot dose this is MODELS.md's first-order-absorption formula
+//! With only a depot dose this is the first-order-absorption formula of `docs/models/pk.md`
 //! `A_c = F·D·ka·Σ_i A_i·(e^(−λ_i·t) − e^(−ka·t))/(ka − λ_i)`.
 //!
 //! # Coincident exponents (`ka = λ_i`)
@@ -71,8 +71,8 @@
 //!
 //! So `φ_i = t·D_1(0, λ_i·t)`, `E_i = t·D_1(λ_i·t, ka·t)`, `H_i = ka·t²·D_2(0, ka·t, λ_i·t)` and
 //! the depot input term is `r_d·t·D_1(0, ka·t)`. `D_k` is continuous in its nodes and equals the
-//! limit formula when nodes coincide (`E_i = t·e^(−λ_i·t)` at `ka = λ_i`, MODELS.md §6.1). It is
-//! evaluated without cancellation:
+//! limit formula when nodes coincide (`E_i = t·e^(−λ_i·t)` at `ka = λ_i`, `docs/models/pk.md`
+//! §Closed forms). It is evaluated without cancellation:
 //!
 //! - `D_1(z_0, z_1) = e^(−z_lo)·(−expm1(−d))/d` with `d = |z_1 − z_0|` (and `e^(−z_lo)` at
 //!   `d = 0`), accurate to a few ulps for every `d`.
@@ -210,7 +210,7 @@ impl Mammillary {
     }
 
     /// Disposition eigenvalues `λ_i` (1/h) in decreasing order; entries past `n` are zero (tests
-    /// compare them with MODELS.md's formulas).
+    /// compare them with the formulas of `docs/models/pk.md`).
     ///
     /// Returns `None` as [`Self::spectrum`].
     #[cfg(test)]
@@ -385,7 +385,8 @@ mod tests {
 
     #[test]
     fn two_compartment_eigenvalues_match_models_md() {
-        // MODELS.md §6.2: CL 4, V1 70, Q 4, V2 50 → α = 0.166895, β = 0.027391 /h.
+        // docs/models/pk.md §Check numbers: CL 4, V1 70, Q 4, V2 50 → α = 0.166895,
+        // β = 0.027391 /h.
         let model = Mammillary::two(1.0, 4.0 / 70.0, 4.0 / 70.0, 4.0 / 50.0);
         let lambda = model.eigenvalues().unwrap();
         assert!((lambda[0] - 0.166_895).abs() < 5e-7, "{lambda:?}");
@@ -394,7 +395,7 @@ mod tests {
 
     #[test]
     fn three_compartment_eigenvalues_match_models_md() {
-        // MODELS.md §6.3, Bruno docetaxel micro-constants.
+        // docs/models/pk.md §Check numbers, Bruno docetaxel micro-constants.
         let model = Mammillary::three(1.0, 5.2, 1.06, 1.51, 1.26, 0.084);
         let lambda = model.eigenvalues().unwrap();
         for (got, expected) in lambda.iter().zip([7.788_664, 1.258_022, 0.067_314]) {

@@ -14,7 +14,7 @@ use twin_eval::plan::ValidationPlan;
 use twin_eval::report::{EvaluationInputs, InputFile, ProgramInfo, Report, evaluate, prepare};
 
 use crate::Failure;
-use crate::files::{ensure_dir, write_atomic};
+use crate::files::OutputFiles;
 
 /// Exit code of a report whose verdict is FAIL.
 const EXIT_VERDICT_FAIL: u8 = 3;
@@ -171,9 +171,14 @@ fn run_plan(plan_path: &Path, out: &Path, threads: Option<usize>) -> Result<(), 
     })?;
     let json = report.to_json();
     let html = twin_eval::html::render(&report);
-    ensure_dir(out).map_err(Failure::run)?;
-    write_atomic(&out.join("report.json"), json.as_bytes()).map_err(Failure::run)?;
-    write_atomic(&out.join("report.html"), html.as_bytes()).map_err(Failure::run)?;
+    let mut files = OutputFiles::new(out).map_err(Failure::run)?;
+    files
+        .write("report.json", json.as_bytes())
+        .map_err(Failure::run)?;
+    files
+        .write("report.html", html.as_bytes())
+        .map_err(Failure::run)?;
+    files.commit().map_err(Failure::run)?;
     let verdict = &report.body.verdict;
     println!("{}: {}", verdict.status, verdict.summary);
     println!(

@@ -1,13 +1,11 @@
 //! The figures of a simulation study: one fan chart per output (SVG and PNG) and one
 //! Kaplan–Meier plot per time-to-event outcome (SVG).
 
-use std::path::Path;
-
 use twin_engine::model::{OutcomeKind, TimeUnit};
 use twin_engine::montecarlo::CohortSummary;
 
 use crate::Failure;
-use crate::files::write_atomic;
+use crate::files::OutputFiles;
 use crate::simulate::Study;
 use twin_engine::stats::wilson_95;
 use twin_eval::plots::{
@@ -27,17 +25,17 @@ fn display_time(unit: TimeUnit, horizon: f64) -> (f64, &'static str) {
     }
 }
 
-/// Writes the figures into `out` and returns their file names.
+/// Adds the figures to `files` and returns their file names.
 pub fn write_figures(
     study: &Study<'_>,
     summary: &CohortSummary,
-    out: &Path,
+    files: &mut OutputFiles,
 ) -> Result<Vec<String>, Failure> {
     let spec = study.model.spec();
     let horizon = summary.output_times.last().copied().unwrap_or(0.0);
     let (divisor, x_label) = display_time(spec.time_unit, horizon);
     let times: Vec<f64> = summary.output_times.iter().map(|t| t / divisor).collect();
-    let mut files = Vec::new();
+    let mut names = Vec::new();
     for (o, output) in spec.outputs.iter().enumerate() {
         let bands: Vec<Band> = summary
             .arms
@@ -84,10 +82,13 @@ pub fn write_figures(
         let svg = fan_chart_svg(&chart).map_err(Failure::run)?;
         let png = fan_chart_png(&chart).map_err(Failure::run)?;
         let stem = output.name.to_ascii_lowercase();
-        write_atomic(&out.join(format!("{stem}.svg")), svg.as_bytes()).map_err(Failure::run)?;
-        write_atomic(&out.join(format!("{stem}.png")), &png).map_err(Failure::run)?;
-        files.push(format!("{stem}.svg"));
-        files.push(format!("{stem}.png"));
+        for (name, contents) in [
+            (format!("{stem}.svg"), svg.as_bytes()),
+            (format!("{stem}.png"), &png[..]),
+        ] {
+            files.write(&name, contents).map_err(Failure::run)?;
+            names.push(name);
+        }
     }
     for (k, outcome) in spec.outcomes.iter().enumerate() {
         if outcome.kind != OutcomeKind::TimeToEvent {
@@ -124,8 +125,8 @@ pub fn write_figures(
         };
         let svg = km_svg(&plot).map_err(Failure::run)?;
         let name = format!("km-{}.svg", outcome.name);
-        write_atomic(&out.join(&name), svg.as_bytes()).map_err(Failure::run)?;
-        files.push(name);
+        files.write(&name, svg.as_bytes()).map_err(Failure::run)?;
+        names.push(name);
     }
-    Ok(files)
+    Ok(names)
 }

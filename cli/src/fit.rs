@@ -27,7 +27,7 @@ use twin_fit::saem::SaemOptions;
 use twin_models::fitted::Fitted;
 
 use crate::Failure;
-use crate::files::{ensure_dir, number, write_atomic};
+use crate::files::{OutputFiles, number};
 
 /// Arguments of `twin fit`.
 #[derive(clap::Args, Debug)]
@@ -217,10 +217,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     );
     let fitted = Fitted::new(base, parameters).map_err(Failure::input)?;
     let files = outputs(&fitted, &result, &source, &data_sha256, &options)?;
-    ensure_dir(&args.out).map_err(Failure::run)?;
+    let mut output = OutputFiles::new(&args.out).map_err(Failure::run)?;
     for (name, contents) in &files {
-        write_atomic(&args.out.join(name), contents).map_err(Failure::run)?;
+        output.write(name, contents).map_err(Failure::run)?;
     }
+    output.commit().map_err(Failure::run)?;
     let spec = fitted.spec();
     println!(
         "{} fit of {} to {source}: OFV {:.4} (without n·ln 2π); new version {}@{} written to {}",

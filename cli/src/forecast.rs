@@ -15,7 +15,7 @@ use twin_engine::predict::{ParameterOverride, ParameterSource};
 use twin_engine::regimen::parse_duration;
 
 use crate::Failure;
-use crate::files::{read_text, write_atomic};
+use crate::files::{OutputFiles, read_text};
 use crate::simulate::Study;
 use twin_engine::stats::wilson_95;
 
@@ -175,13 +175,19 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         stem: "forecast",
         observations,
     };
-    study.write_summary(&forecast.summary, &args.out)?;
+    let mut files = OutputFiles::new(&args.out).map_err(Failure::input)?;
+    study.write_summary(&forecast.summary, &mut files)?;
     let posterior = posterior_json(model, &forecast);
     let json =
         serde_json::to_string_pretty(&posterior).map_err(|e| Failure::run(anyhow!("{e}")))? + "\n";
-    write_atomic(&args.out.join("posterior.json"), json.as_bytes()).map_err(Failure::run)?;
+    files
+        .write("posterior.json", json.as_bytes())
+        .map_err(Failure::run)?;
     let text = plain_summary(model, &dataset.subjects[subject_idx].id, &forecast, &study);
-    write_atomic(&args.out.join("summary.txt"), text.as_bytes()).map_err(Failure::run)?;
+    files
+        .write("summary.txt", text.as_bytes())
+        .map_err(Failure::run)?;
+    files.commit().map_err(Failure::run)?;
     print!("{text}");
     Ok(())
 }

@@ -13,7 +13,7 @@
 //! Patients (replicate trials) `0..P` split into `N` ranges `[⌊P·i/N⌋, ⌊P·(i+1)/N⌋)`.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ use twin_engine::model::sha256_hex;
 use twin_engine::montecarlo::CohortSummary;
 
 use crate::Failure;
-use crate::files::{ensure_dir, read_text, write_atomic};
+use crate::files::{OutputFiles, read_text};
 use crate::simulate::{Args as SimulateArgs, Study, with_study};
 
 /// Name of a shard's partial result in its output directory.
@@ -174,14 +174,17 @@ pub fn run_shard(study: &mut Study<'_>, args: &SimulateArgs, shard: Shard) -> Re
         arguments: args.run_defining(),
     };
     let out_dir = args.out().to_owned();
-    ensure_dir(&out_dir).map_err(Failure::input)?;
+    let mut files = OutputFiles::new(&out_dir).map_err(Failure::input)?;
     // A shard may be empty (more shards than patients): it still reports, so the merge is
     // complete.
-    let summary = study.compute(&out_dir)?;
+    let summary = study.compute(&mut files)?;
     let partial = Partial { manifest, summary };
     let json = serde_json::to_string(&partial)
         .map_err(|e| Failure::run(anyhow!("serialising the shard: {e}")))?;
-    write_atomic(&out_dir.join(SHARD_FILE), json.as_bytes()).map_err(Failure::run)?;
+    files
+        .write(SHARD_FILE, json.as_bytes())
+        .map_err(Failure::run)?;
+    files.commit().map_err(Failure::run)?;
     eprintln!(
         "shard {}/{}: patients {}..{} written to {}",
         shard.index,
@@ -416,7 +419,7 @@ fn merge_simulation(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
             "a file the run reads (an @protocol or @events arm) changed since the shards ran"
         )));
     }
-    ensure_dir(out).map_err(Failure::input)?;
+    let mut files = OutputFiles::new(out).map_err(Failure::input)?;
     with_study(&arguments, |study| {
         if study.model.spec().content_hash() != reference.model_hash {
             return Err(Failure::input(anyhow!(
@@ -427,43 +430,30 @@ fn merge_simulation(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
             )));
         }
         if arguments.trajectories() {
-            let files: Vec<PathBuf> = ordered
+            let parts: Vec<PathBuf> = ordered
                 .iter()
                 .map(|(dir, _)| dir.join("trajectories.csv"))
                 .collect();
-            concatenate_csv(&files, &out.join("trajectories.csv")).map_err(Failure::run)?;
+            let mut trajectories = files.stream("trajectories.csv").map_err(Failure::run)?;
+            concatenate_csv(&parts, &mut trajectories).map_err(Failure::run)?;
+            files.add(trajectories).map_err(Failure::run)?;
         }
-        study.write_summary(&summary, out)
+        study.write_summary(&summary, &mut files)?;
+        files.commit().map_err(Failure::run)
     })
 }
 
-/// Writes the CSV files `parts` one after another into `target` (the header of the first only),
-/// through a temporary file renamed when complete.
-fn concatenate_csv(parts: &[PathBuf], target: &Path) -> anyhow::Result<()> {
-    let tmp = target.with_extension(format!("csv.tmp-{}", std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        let mut out = std::io::BufWriter::new(
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-        );
-        for (part_idx, part) in parts.iter().enumerate() {
-            let file =
-                fs::File::open(part).with_context(|| format!("opening {}", part.display()))?;
-            for (line_idx, line) in BufReader::new(file).lines().enumerate() {
-                let line = line.with_context(|| format!("reading {}", part.display()))?;
-                if line_idx == 0 && part_idx > 0 {
-                    continue;
-                }
-                writeln!(out, "{line}")?;
+/// Writes the CSV files `parts` one after another into `target` (the header of the first only).
+fn concatenate_csv(parts: &[PathBuf], target: &mut impl Write) -> anyhow::Result<()> {
+    for (part_idx, part) in parts.iter().enumerate() {
+        let file = fs::File::open(part).with_context(|| format!("opening {}", part.display()))?;
+        for (line_idx, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.with_context(|| format!("reading {}", part.display()))?;
+            if line_idx == 0 && part_idx > 0 {
+                continue;
             }
-        }
-        out.flush()?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => fs::rename(&tmp, target).with_context(|| format!("renaming {}", tmp.display())),
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e)
+            writeln!(target, "{line}")?;
         }
     }
+    Ok(())
 }

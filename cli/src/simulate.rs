@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use serde::{Deserialize, Serialize};
 use twin_engine::model::{FixedParameters, Model};
 use twin_engine::montecarlo::{
@@ -19,7 +18,7 @@ use twin_engine::regimen::{Regimen, parse_duration};
 use twin_engine::solver::SolverOptions;
 
 use crate::Failure;
-use crate::files::{ensure_dir, number, read_text, write_atomic};
+use crate::files::{OutputFiles, PendingFile, number, read_text};
 use crate::tables::QUANTILES;
 
 /// Arguments of `twin simulate`. They serialise into a shard's manifest, from which `twin merge`
@@ -472,27 +471,21 @@ fn summary_files(
     (csv, json + "\n")
 }
 
-/// Streams trajectories into a temporary file, renamed into place at the end.
+/// Streams trajectories into `trajectories.csv` of a run's output files.
 struct TrajectoryWriter {
-    tmp: PathBuf,
-    path: PathBuf,
-    file: std::io::BufWriter<fs::File>,
+    file: PendingFile,
 }
 
 impl TrajectoryWriter {
-    fn create(dir: &Path, model: &dyn Model) -> anyhow::Result<Self> {
-        let path = dir.join("trajectories.csv");
-        let tmp = dir.join(format!(".trajectories.csv.tmp-{}", std::process::id()));
-        let mut file = std::io::BufWriter::new(
-            fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?,
-        );
+    fn create(files: &OutputFiles, model: &dyn Model) -> anyhow::Result<Self> {
+        let mut file = files.stream("trajectories.csv")?;
         let mut header = String::from("patient,arm,time");
         for o in &model.spec().outputs {
             header.push(',');
             header.push_str(o.name);
         }
         writeln!(file, "{header}")?;
-        Ok(Self { tmp, path, file })
+        Ok(Self { file })
     }
 
     fn write(
@@ -515,19 +508,6 @@ impl TrajectoryWriter {
             }
         }
         Ok(())
-    }
-
-    /// Removes the temporary file of a run that failed.
-    fn abandon(self) {
-        drop(self.file);
-        let _ = fs::remove_file(&self.tmp);
-    }
-
-    fn finish(mut self) -> anyhow::Result<()> {
-        self.file.flush()?;
-        drop(self.file);
-        fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("renaming {}", self.tmp.display()))
     }
 }
 
@@ -625,16 +605,19 @@ pub struct Study<'a> {
 }
 
 impl Study<'_> {
-    /// Runs the cohort and writes summaries, tables and plots into `out`.
+    /// Runs the cohort and writes summaries, tables and plots into `out`, all renamed into place
+    /// together when the run is complete.
     pub fn execute(&self, out: &Path) -> Result<CohortSummary, Failure> {
-        let summary = self.compute(out)?;
-        self.write_summary(&summary, out)?;
+        let mut files = OutputFiles::new(out).map_err(Failure::input)?;
+        let summary = self.compute(&mut files)?;
+        self.write_summary(&summary, &mut files)?;
+        files.commit().map_err(Failure::run)?;
         Ok(summary)
     }
 
-    /// Runs the cohort (writing `trajectories.csv` into `out` when asked) and returns the
-    /// summary without writing it.
-    pub fn compute(&self, out: &Path) -> Result<CohortSummary, Failure> {
+    /// Runs the cohort (adding `trajectories.csv` to `files` when asked) and returns the summary
+    /// without writing it.
+    pub fn compute(&self, files: &mut OutputFiles) -> Result<CohortSummary, Failure> {
         let (model, arms, options) = (self.model, &self.arms, &self.options);
         let mut names: Vec<&str> = arms.iter().map(|a| a.name.as_str()).collect();
         names.sort_unstable();
@@ -646,9 +629,8 @@ impl Study<'_> {
         if options.patients.end == 0 {
             return Err(Failure::input(anyhow!("--patients must be at least 1")));
         }
-        ensure_dir(out).map_err(Failure::input)?;
         let mut writer = if self.trajectories {
-            Some(TrajectoryWriter::create(out, model).map_err(Failure::run)?)
+            Some(TrajectoryWriter::create(files, model).map_err(Failure::run)?)
         } else {
             None
         };
@@ -667,36 +649,33 @@ impl Study<'_> {
         let run = || run_cohort(model, arms, options, &mut on_wave);
         let summary = crate::with_threads(self.threads, run)?;
         bar.finish_and_clear();
-        let summary = match summary {
-            Ok(summary) => summary,
-            Err(e) => {
-                if let Some(w) = writer {
-                    w.abandon();
-                }
-                return Err(Failure::input(e));
-            }
-        };
+        let summary = summary.map_err(Failure::input)?;
         if let Some(e) = write_error {
             return Err(Failure::run(e));
         }
         if let Some(w) = writer {
-            w.finish().map_err(Failure::run)?;
+            files.add(w.file).map_err(Failure::run)?;
         }
         Ok(summary)
     }
 
-    /// Writes the summaries, tables and plots of `summary` (a run of this study) into `out`.
-    pub fn write_summary(&self, summary: &CohortSummary, out: &Path) -> Result<(), Failure> {
+    /// Adds the summaries, tables and plots of `summary` (a run of this study) to `files`.
+    pub fn write_summary(
+        &self,
+        summary: &CohortSummary,
+        files: &mut OutputFiles,
+    ) -> Result<(), Failure> {
         let (model, arms, options) = (self.model, &self.arms, &self.options);
-        ensure_dir(out).map_err(Failure::input)?;
         let rule_names: Vec<Vec<String>> = arms
             .iter()
             .map(|a| a.rules.iter().map(|r| r.name.clone()).collect())
             .collect();
         let (csv, json) = summary_files(self, summary, &rule_names);
-        write_atomic(&out.join(format!("{}.csv", self.stem)), csv.as_bytes())
+        files
+            .write(&format!("{}.csv", self.stem), csv.as_bytes())
             .map_err(Failure::run)?;
-        write_atomic(&out.join(format!("{}.json", self.stem)), json.as_bytes())
+        files
+            .write(&format!("{}.json", self.stem), json.as_bytes())
             .map_err(Failure::run)?;
         let tables = [
             (
@@ -710,9 +689,9 @@ impl Study<'_> {
             ),
         ];
         for (name, text) in tables {
-            write_atomic(&out.join(name), text.as_bytes()).map_err(Failure::run)?;
+            files.write(name, text.as_bytes()).map_err(Failure::run)?;
         }
-        crate::figures::write_figures(self, summary, out)?;
+        crate::figures::write_figures(self, summary, files)?;
         let n_failed: u64 = summary.arms.iter().map(|a| a.n_failed).sum();
         if n_failed > 0 {
             for f in summary.failures.iter().take(5) {

@@ -20,7 +20,7 @@ use twin_trial::summary::{AnalysisSummary, ClosedForm, SampleSizeSearch};
 use twin_trial::{TrialError, adam, report, summary};
 
 use crate::Failure;
-use crate::files::{ensure_dir, read_text, write_atomic};
+use crate::files::{OutputFiles, read_text};
 use crate::shard::{SHARD_FILE, Shard, ShardIdentity, order_shards, read_shard};
 
 /// Arguments of `twin trial`.
@@ -231,9 +231,12 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     };
     let json = serde_json::to_string(&partial)
         .map_err(|e| Failure::run(anyhow!("serialising the shard: {e}")))?;
-    ensure_dir(&args.out).map_err(Failure::run)?;
     let path = args.out.join(SHARD_FILE);
-    write_atomic(&path, json.as_bytes()).map_err(Failure::run)?;
+    let mut files = OutputFiles::new(&args.out).map_err(Failure::run)?;
+    files
+        .write(SHARD_FILE, json.as_bytes())
+        .map_err(Failure::run)?;
+    files.commit().map_err(Failure::run)?;
     eprintln!(
         "shard {}/{}: replicate trials {}..{} written to {}",
         shard.index,
@@ -327,12 +330,16 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     write_outputs(&outputs, out)
 }
 
-/// Writes every output file (each atomically) and prints the table.
+/// Writes every output file (renamed into place together when all are written) and prints the
+/// table.
 fn write_outputs(outputs: &Outputs, out: &Path) -> Result<(), Failure> {
-    ensure_dir(out).map_err(Failure::run)?;
+    let mut files = OutputFiles::new(out).map_err(Failure::run)?;
     for (name, contents) in &outputs.files {
-        write_atomic(&out.join(name), contents.as_bytes()).map_err(Failure::run)?;
+        files
+            .write(name, contents.as_bytes())
+            .map_err(Failure::run)?;
     }
+    files.commit().map_err(Failure::run)?;
     print!("{}", outputs.table);
     println!("wrote {} files to {}", outputs.files.len(), out.display());
     Ok(())

@@ -139,6 +139,13 @@ pub struct DoseModifiers {
     pub rate: Option<usize>,
     /// Index of the modelled infusion duration, used by records with RATE = −2.
     pub duration: Option<usize>,
+    /// Whether the model leaves the values of `rate` and `duration` to the user: their typical
+    /// values are placeholders (a generic PK building block knows no drug), so a record with
+    /// RATE = −1 or −2 into this compartment is refused unless the run sets the parameter (a
+    /// fixed value or a data column), as NONMEM refuses such a record when `$PK` defines no R or
+    /// D. Omitted from the serialised spec when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rate_and_duration_set_by_user: bool,
 }
 
 /// Whether an outcome is a value (e.g. nadir ANC) or the time of an event (e.g. progression).

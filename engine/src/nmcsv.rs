@@ -41,7 +41,7 @@ const RXODE2_BOLUS_CMT1: i64 = 101;
 const RXODE2_INFUSION_CMT1: i64 = 10101;
 
 /// The marker the simulated datasets of Schoemaker et al. (CPT Pharmacometrics Syst Pharmacol
-/// 2019, as distributed in nlmixr2data; `shared/data/pk-datasets/{Bolus,Infusion,Oral}_*.csv`)
+/// 2019, as distributed in nlmixr2data; e.g. `testdata/third_party/nlmixr2data/Bolus_1CPT.csv`)
 /// write in SS on every row of the single- and multiple-dose parts of a profile, observations
 /// included, while the one steady-state dose has SS 1 and the rows after it SS 0. It is not a
 /// NONMEM code (NM-TRAN rejects it) and none of those rows is a steady-state dose, so it is read
@@ -83,7 +83,7 @@ const RATE_MATCH_TOL: f64 = 1e-9;
 ///
 /// # Errors
 /// [`EngineError::Input`] naming `source`, the line and what was found against what was
-/// expected, for: no header; a missing `ID` or `TIME` column; a column name given twice or
+/// expected, for: no header; a header and no data row; a missing `ID` or `TIME` column; a column name given twice or
 /// empty; a row with a different number of fields than the header; a field that is not a
 /// finite number (except `ID`); a missing `ID` or `TIME` value; TIME going backwards within a
 /// subject other than on a reset record (EVID 3 or 4); a subject whose rows are not
@@ -96,29 +96,97 @@ const RATE_MATCH_TOL: f64 = 1e-9;
 /// or 10101 row whose CMT or RATE contradicts its code, or a 10101 infusion that is not both
 /// started and stopped.
 pub fn parse_dataset(source: &str, text: &str) -> Result<Dataset, EngineError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(line_idx, line)| (line_idx + 1, line))
-        .filter(|(_, line)| !is_skipped_line(line));
-    let Some((header_line, header)) = lines.next() else {
-        return Err(EngineError::input(
-            source,
-            0,
-            "no header row: the text is empty or has only blank and `#` comment lines; \
-             expected a header such as ID,TIME,AMT,DV",
-        ));
-    };
-    let layout = Layout::parse(source, header_line, header)?;
+    let mut reader = SubjectReader::new(source);
+    let mut subjects = Vec::new();
+    for (line_idx, line) in text.lines().enumerate() {
+        if let Some(subject) = reader.push_line(line_idx + 1, line)? {
+            subjects.push(subject);
+        }
+    }
+    subjects.extend(reader.finish()?);
+    Ok(Dataset {
+        source: source.to_owned(),
+        covariate_names: reader.covariate_names().to_vec(),
+        subjects,
+    })
+}
 
-    let mut raw_subjects: Vec<(String, Vec<Row>)> = Vec::new();
-    // The last line of each subject seen so far, to report non-contiguous IDs.
-    let mut last_line_of_id: BTreeMap<String, usize> = BTreeMap::new();
-    for (line_no, line) in lines {
+/// Reads a NONMEM-style CSV dataset one line at a time and hands back each subject as soon as
+/// its last row has been read, so a caller can process a dataset larger than memory subject by
+/// subject (`twin predict` does). The rules and errors are those of [`parse_dataset`], which is
+/// this reader applied to a whole text; the reader holds one subject's rows and the IDs seen so
+/// far (to refuse a subject whose rows are not contiguous).
+///
+/// ```
+/// use twin_engine::nmcsv::SubjectReader;
+///
+/// let mut reader = SubjectReader::new("example.csv");
+/// let mut ids = Vec::new();
+/// for (idx, line) in "ID,TIME,AMT\n1,0,100\n2,0,50\n".lines().enumerate() {
+///     ids.extend(reader.push_line(idx + 1, line)?.map(|subject| subject.id));
+/// }
+/// ids.extend(reader.finish()?.map(|subject| subject.id));
+/// assert_eq!(ids, ["1", "2"]);
+/// # Ok::<(), twin_engine::EngineError>(())
+/// ```
+#[derive(Debug)]
+pub struct SubjectReader {
+    /// Name of the text in error messages.
+    source: String,
+    /// The header's line number and layout, once read.
+    header: Option<(usize, Layout)>,
+    /// The ID and rows of the subject being read.
+    current: Option<(String, Vec<Row>)>,
+    /// The last line of each subject seen so far, to report non-contiguous IDs.
+    last_line_of_id: BTreeMap<String, usize>,
+}
+
+impl SubjectReader {
+    /// A reader of the text called `source` (usually its file path) in error messages.
+    #[must_use]
+    pub fn new(source: &str) -> Self {
+        Self {
+            source: source.to_owned(),
+            header: None,
+            current: None,
+            last_line_of_id: BTreeMap::new(),
+        }
+    }
+
+    /// Upper-cased names of the covariate columns, in file order (empty before the header).
+    #[must_use]
+    pub fn covariate_names(&self) -> &[String] {
+        self.header
+            .as_ref()
+            .map_or(&[], |(_, layout)| layout.covariate_names.as_slice())
+    }
+
+    /// Reads line number `line_no` (one-based) of the text, without its line ending. Returns the
+    /// previous subject, complete, when this line starts a new one.
+    ///
+    /// # Errors
+    /// As [`parse_dataset`], for the header or this row.
+    pub fn push_line(
+        &mut self,
+        line_no: usize,
+        line: &str,
+    ) -> Result<Option<Subject>, EngineError> {
+        let line = if line_no == 1 {
+            line.strip_prefix('\u{feff}').unwrap_or(line)
+        } else {
+            line
+        };
+        if is_skipped_line(line) {
+            return Ok(None);
+        }
+        let Some((header_line, layout)) = &self.header else {
+            self.header = Some((line_no, Layout::parse(&self.source, line_no, line)?));
+            return Ok(None);
+        };
+        let source = self.source.as_str();
         let fields = split_fields(line).map_err(|msg| EngineError::input(source, line_no, msg))?;
         if layout.is_comment_row(&fields) {
-            continue;
+            return Ok(None);
         }
         if fields.len() != layout.n_fields {
             return Err(EngineError::input(
@@ -131,8 +199,9 @@ pub fn parse_dataset(source: &str, text: &str) -> Result<Dataset, EngineError> {
                 ),
             ));
         }
-        let (id, row) = parse_row(source, line_no, &layout, &fields)?;
-        match raw_subjects.last_mut() {
+        let (id, row) = parse_row(source, line_no, layout, &fields)?;
+        let mut finished = None;
+        match &mut self.current {
             Some((current_id, rows)) if *current_id == id => {
                 if let Some(previous) = rows.last()
                     && row.record.time < previous.record.time
@@ -151,7 +220,7 @@ pub fn parse_dataset(source: &str, text: &str) -> Result<Dataset, EngineError> {
                 rows.push(row);
             }
             _ => {
-                if let Some(&last_line) = last_line_of_id.get(&id) {
+                if let Some(&last_line) = self.last_line_of_id.get(&id) {
                     return Err(EngineError::input(
                         source,
                         line_no,
@@ -162,21 +231,44 @@ pub fn parse_dataset(source: &str, text: &str) -> Result<Dataset, EngineError> {
                         ),
                     ));
                 }
-                raw_subjects.push((id.clone(), vec![row]));
+                let n_covariates = layout.covariates.len();
+                if let Some((previous_id, rows)) = self.current.replace((id.clone(), vec![row])) {
+                    finished = Some(finish_subject(source, previous_id, rows, n_covariates)?);
+                }
             }
         }
-        last_line_of_id.insert(id, line_no);
+        self.last_line_of_id.insert(id, line_no);
+        Ok(finished)
     }
 
-    let subjects = raw_subjects
-        .into_iter()
-        .map(|(id, rows)| finish_subject(source, id, rows, layout.covariates.len()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Dataset {
-        source: source.to_owned(),
-        covariate_names: layout.covariate_names,
-        subjects,
-    })
+    /// Ends the text and returns its last subject.
+    ///
+    /// # Errors
+    /// As [`parse_dataset`] for the last subject; also when the text had no header, or a header
+    /// and no data row (every row blank, a comment or a `C` comment row): a dataset with no record
+    /// has nothing to simulate, predict or fit.
+    pub fn finish(&mut self) -> Result<Option<Subject>, EngineError> {
+        let Some((header_line, layout)) = &self.header else {
+            return Err(EngineError::input(
+                &self.source,
+                0,
+                "no header row: the text is empty or has only blank and `#` comment lines; \
+                 expected a header such as ID,TIME,AMT,DV",
+            ));
+        };
+        match self.current.take() {
+            Some((id, rows)) => {
+                finish_subject(&self.source, id, rows, layout.covariates.len()).map(Some)
+            }
+            None if self.last_line_of_id.is_empty() => Err(EngineError::input(
+                &self.source,
+                *header_line,
+                "the header is followed by no data row (only blank, `#` or `C` comment lines); \
+                 expected at least one record",
+            )),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Writes a dataset as NONMEM-style CSV text.
@@ -819,14 +911,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Path of a file in the shared reference data (see `shared/data/README.md`).
-    macro_rules! shared_data {
+    /// Path of a file in the repository's test data (see `testdata/README.md`).
+    macro_rules! testdata {
         ($path:literal) => {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/", $path)
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/", $path)
         };
     }
 
-    fn read_shared(path: &str) -> String {
+    fn read_testdata(path: &str) -> String {
         std::fs::read_to_string(path).unwrap()
     }
 
@@ -868,6 +960,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("test.csv: no header"), "{msg}");
+    }
+
+    #[test]
+    fn a_header_without_data_rows_is_an_error_naming_the_header_line() {
+        for text in ["ID,TIME,DV\n", "# c\nC,ID,TIME\n\nC,1,0\n# more\n"] {
+            let msg = parse_dataset("test.csv", text).unwrap_err().to_string();
+            assert!(msg.contains(":") && msg.contains("no data row"), "{msg}");
+        }
+        let msg = parse_dataset("test.csv", "ID,TIME,DV\n")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("test.csv:1: "), "{msg}");
+    }
+
+    #[test]
+    fn the_reader_hands_back_each_subject_when_the_next_one_starts() {
+        // Streaming: a subject is complete, covariates back-filled, at the first line of the next.
+        let text = "ID,TIME,AMT,WT\n1,0,100,.\n1,1,0,70\n# note\n2,0,50,80\n3,0,10,90\n";
+        let mut reader = SubjectReader::new("stream.csv");
+        let mut handed_back = Vec::new();
+        for (idx, line) in text.lines().enumerate() {
+            if let Some(subject) = reader.push_line(idx + 1, line).unwrap() {
+                handed_back.push((idx + 1, subject));
+            }
+        }
+        assert_eq!(reader.covariate_names(), ["WT"]);
+        let lines: Vec<usize> = handed_back.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [5, 6]);
+        let first = &handed_back[0].1;
+        assert_eq!(first.id, "1");
+        assert_eq!(first.records[0].covariates, [70.0]);
+        let last = reader.finish().unwrap().unwrap();
+        assert_eq!(last.id, "3");
+        assert!(reader.finish().unwrap().is_none());
     }
 
     #[test]
@@ -1162,8 +1288,8 @@ mod tests {
 
     #[test]
     fn nonmem_scenarios_1001_has_29_subjects() {
-        let path = shared_data!("nonmem-dosing/scenarios-1001.csv");
-        let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+        let path = testdata!("third_party/mrgsolve-nmtests/scenarios-1001.csv");
+        let dataset = parse_dataset(path, &read_testdata(path)).unwrap();
         assert_eq!(dataset.subjects.len(), 29);
         assert_eq!(
             dataset.covariate_names,
@@ -1185,8 +1311,8 @@ mod tests {
 
     #[test]
     fn nonmem_743_quoted_lowercase_header_has_54_subjects() {
-        let path = shared_data!("nonmem-dosing/nmtest-nonmem743.csv");
-        let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+        let path = testdata!("third_party/nlmixr2data/nmtest-nonmem743.csv");
+        let dataset = parse_dataset(path, &read_testdata(path)).unwrap();
         assert_eq!(dataset.subjects.len(), 54);
         // This file has no DV column; NONMEM's output is the covariate-like column `cp`.
         assert_eq!(dataset.covariate_index("CP"), Some(0));
@@ -1201,8 +1327,8 @@ mod tests {
 
     #[test]
     fn theophylline_rxode2_bolus_codes_are_translated() {
-        let path = shared_data!("pk-datasets/theo_sd.csv");
-        let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+        let path = testdata!("third_party/nlmixr2data/theo_sd.csv");
+        let dataset = parse_dataset(path, &read_testdata(path)).unwrap();
         assert_eq!(dataset.subjects.len(), 12);
         assert_eq!(dataset.covariate_names, ["WT"]);
         for subject in &dataset.subjects {
@@ -1230,8 +1356,8 @@ mod tests {
 
     #[test]
     fn wbc_rxode2_infusions_become_doses_of_rate_times_duration() {
-        let path = shared_data!("pk-datasets/wbcSim.csv");
-        let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+        let path = testdata!("third_party/nlmixr2data/wbcSim.csv");
+        let dataset = parse_dataset(path, &read_testdata(path)).unwrap();
         assert_eq!(dataset.subjects.len(), 45);
         // Subject 1: 137 per hour from 0 to 2.99270072992701 h, i.e. a dose of 410.
         let dose = &dataset.subjects[0].records[0];
@@ -1242,8 +1368,8 @@ mod tests {
 
     #[test]
     fn simulated_sets_read_ss_marker_99_as_no_steady_state() {
-        let path = shared_data!("pk-datasets/Bolus_1CPT.csv");
-        let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+        let path = testdata!("third_party/nlmixr2data/Bolus_1CPT.csv");
+        let dataset = parse_dataset(path, &read_testdata(path)).unwrap();
         assert_eq!(dataset.subjects.len(), 120);
         // Subject 1: seven ordinary doses (SS 99 in the file), then one SS 1 dose every 24 h.
         let steady_states: Vec<(u8, f64)> = dataset.subjects[0]
@@ -1269,8 +1395,8 @@ mod tests {
 
     #[test]
     fn warfarin_text_columns_are_rejected() {
-        let path = shared_data!("pk-datasets/warfarin.csv");
-        let msg = parse_dataset(path, &read_shared(path))
+        let path = testdata!("third_party/nlmixr2data/warfarin.csv");
+        let msg = parse_dataset(path, &read_testdata(path))
             .unwrap_err()
             .to_string();
         assert!(msg.contains("warfarin.csv:2: DVID is `cp`"), "{msg}");
@@ -1302,12 +1428,12 @@ mod tests {
     #[test]
     fn reference_files_round_trip_through_write() {
         for path in [
-            shared_data!("nonmem-dosing/scenarios-1001.csv"),
-            shared_data!("nonmem-dosing/nmtest-nonmem743.csv"),
-            shared_data!("pk-datasets/theo_sd.csv"),
-            shared_data!("pk-datasets/wbcSim.csv"),
+            testdata!("third_party/mrgsolve-nmtests/scenarios-1001.csv"),
+            testdata!("third_party/nlmixr2data/nmtest-nonmem743.csv"),
+            testdata!("third_party/nlmixr2data/theo_sd.csv"),
+            testdata!("third_party/nlmixr2data/wbcSim.csv"),
         ] {
-            let dataset = parse_dataset(path, &read_shared(path)).unwrap();
+            let dataset = parse_dataset(path, &read_testdata(path)).unwrap();
             let again = parse_dataset("written.csv", &write_dataset(&dataset)).unwrap();
             assert_eq!(without_lines(again), without_lines(dataset), "{path}");
         }

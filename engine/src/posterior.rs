@@ -92,7 +92,7 @@ use nalgebra::{DMatrix, DVector};
 use crate::error::EngineError;
 use crate::model::Model;
 use crate::population::{Population, ResidualError};
-use crate::predict::{Binding, ParameterOverride, bind, parameter_rows};
+use crate::predict::{Binding, ParameterOverride, bind, check_modelled_doses, parameter_rows};
 use crate::random::{Purpose, RandomStream};
 use crate::records::{Dataset, Subject};
 use crate::simulate::{ParameterTrack, Simulator};
@@ -241,6 +241,7 @@ impl<'a, M: Model + ?Sized> Individual<'a, M> {
             check_covariates_present(model, dataset, subject)?;
         }
         let binding = bind(model, dataset, &options.overrides)?;
+        check_modelled_doses(model, &dataset.source, subject, &binding)?;
         let n_eta = population.n_eta();
         // Parameter rows at η = 0 validate covariate ranges (file and line) before any work.
         let rows = parameter_rows(

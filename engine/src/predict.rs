@@ -8,7 +8,7 @@ use crate::error::EngineError;
 use crate::model::{Interpolation, Model};
 use crate::population::Population;
 use crate::random::{Purpose, RandomStream};
-use crate::records::{Dataset, Subject};
+use crate::records::{Dataset, DoseRate, Subject, check_compartments};
 use crate::simulate::{ParameterTrack, Simulator};
 use crate::solver::SolverOptions;
 
@@ -86,6 +86,13 @@ pub(crate) struct Binding {
     covariate_columns: Vec<Option<usize>>,
     /// Whether parameters may change from record to record (a covariate or bound column exists).
     pub(crate) time_varying: bool,
+}
+
+impl Binding {
+    /// Whether the run sets parameter `idx` (a fixed value or a data column).
+    pub(crate) fn sets(&self, idx: usize) -> bool {
+        self.fixed.iter().any(|&(i, _)| i == idx) || self.columns.iter().any(|&(i, _)| i == idx)
+    }
 }
 
 /// Resolves `overrides` and the model's covariates against the columns of `dataset`.
@@ -226,45 +233,152 @@ pub fn population_of<M: Model + ?Sized>(model: &M) -> Result<Population, EngineE
     )
 }
 
-/// Predicts every record of every subject of `dataset`.
-///
-/// Subjects are independent: the result holds one `Result` per subject, so one failing subject
-/// (non-finite state, step-size underflow) does not stop the others.
-///
-/// # Errors
-/// Dataset-level problems (unknown parameter or column, a compartment the model lacks) fail the
-/// whole call before anything is simulated.
-pub fn predict_dataset<M: Model + ?Sized>(
+/// Refuses a dose record of `subject` that relies on a dose modifier the model does not give a
+/// value: RATE = −1 (modelled rate) or −2 (modelled duration) into a compartment without one, or
+/// one whose value the model leaves to the user ([`crate::model::DoseModifiers`]) and `binding`
+/// does not set. NONMEM refuses both kinds of record.
+pub(crate) fn check_modelled_doses<M: Model + ?Sized>(
     model: &M,
-    dataset: &Dataset,
-    options: &PredictOptions,
-) -> Result<Vec<Result<SubjectPrediction, EngineError>>, EngineError> {
+    source: &str,
+    subject: &Subject,
+    binding: &Binding,
+) -> Result<(), EngineError> {
     let spec = model.spec();
-    dataset.check_compartments(spec.states.len())?;
-    let binding = bind(model, dataset, &options.overrides)?;
-    let population = population_of(model)?;
-    let eta = vec![0.0; population.n_eta()];
-    let mut simulator = Simulator::new(model, options.solver)?;
-    let n_out = spec.outputs.len();
-    let mut results = Vec::with_capacity(dataset.subjects.len());
-    for (subject_idx, subject) in dataset.subjects.iter().enumerate() {
-        let rows = parameter_rows(model, &population, dataset, subject, &binding, &eta)?;
-        let track = if binding.time_varying {
+    for record in subject.records.iter().filter(|r| r.evid.is_dose()) {
+        let (code, what, letter) = match record.rate {
+            DoseRate::ModelledRate => (-1, "rate", 'R'),
+            DoseRate::ModelledDuration => (-2, "duration", 'D'),
+            DoseRate::Bolus | DoseRate::Rate(_) => continue,
+        };
+        let cmt = record.cmt.unwrap_or(spec.default_dose_compartment);
+        let (Some(modifiers), Some(state)) = (spec.dosing.get(cmt), spec.states.get(cmt)) else {
+            continue; // Dataset::check_compartments names a compartment the model lacks.
+        };
+        let compartment = format!("CMT {} ({})", cmt + 1, state.name);
+        let parameter = if code == -1 {
+            modifiers.rate
+        } else {
+            modifiers.duration
+        };
+        let Some(idx) = parameter else {
+            return Err(EngineError::input(
+                source,
+                record.line,
+                format!(
+                    "RATE = {code} asks for the modelled infusion {what} of {compartment}, but \
+                     model {} defines none for that compartment (NONMEM would need {letter}{} in \
+                     $PK); expected RATE 0 (bolus), a positive RATE, or a dose into a \
+                     compartment with a modelled {what}",
+                    spec.id,
+                    cmt + 1
+                ),
+            ));
+        };
+        if modifiers.rate_and_duration_set_by_user && !binding.sets(idx) {
+            let name = spec.parameters[idx].name;
+            return Err(EngineError::input(
+                source,
+                record.line,
+                format!(
+                    "RATE = {code} asks for the modelled infusion {what} {name} of \
+                     {compartment}, which model {} leaves to the user (its typical value is a \
+                     placeholder); set it with --param {name}=VALUE or --param {name}=@COLUMN",
+                    spec.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Predictions of one subject at a time, for datasets read subject by subject
+/// ([`crate::nmcsv::SubjectReader`]); [`predict_dataset`] is this applied to a whole dataset.
+pub struct Predictor<'m, M: Model + ?Sized> {
+    model: &'m M,
+    /// The dataset's name and covariate columns (no subjects): what binding and errors need.
+    columns: Dataset,
+    binding: Binding,
+    population: Population,
+    eta: Vec<f64>,
+    simulator: Simulator<'m, M>,
+    residual_error_seed: Option<u64>,
+}
+
+impl<'m, M: Model + ?Sized> Predictor<'m, M> {
+    /// A predictor for the dataset called `source` whose covariate columns are
+    /// `covariate_names` (upper case, as [`Dataset::covariate_names`]).
+    ///
+    /// # Errors
+    /// An unknown parameter or column in `options.overrides`, an inconsistent variability
+    /// declaration, or invalid solver options.
+    pub fn new(
+        model: &'m M,
+        source: &str,
+        covariate_names: &[String],
+        options: &PredictOptions,
+    ) -> Result<Self, EngineError> {
+        let columns = Dataset {
+            source: source.to_owned(),
+            covariate_names: covariate_names.to_vec(),
+            subjects: Vec::new(),
+        };
+        let binding = bind(model, &columns, &options.overrides)?;
+        let population = population_of(model)?;
+        let eta = vec![0.0; population.n_eta()];
+        Ok(Self {
+            model,
+            columns,
+            binding,
+            population,
+            eta,
+            simulator: Simulator::new(model, options.solver)?,
+            residual_error_seed: options.residual_error_seed,
+        })
+    }
+
+    /// Predicts every record of `subject`, the `subject_idx`-th of the dataset (which keys its
+    /// residual-error stream).
+    ///
+    /// # Errors
+    /// The outer error is the input's (a compartment the model lacks, a covariate out of range,
+    /// a modelled rate or duration the model does not give): the dataset cannot be predicted. The
+    /// inner error is this subject's run failing (non-finite state, step-size underflow), named
+    /// with its ID; other subjects can still be predicted.
+    pub fn predict(
+        &mut self,
+        subject_idx: usize,
+        subject: &Subject,
+    ) -> Result<Result<SubjectPrediction, EngineError>, EngineError> {
+        let spec = self.model.spec();
+        let source = &self.columns.source;
+        check_compartments(source, subject, spec.states.len())?;
+        check_modelled_doses(self.model, source, subject, &self.binding)?;
+        let rows = parameter_rows(
+            self.model,
+            &self.population,
+            &self.columns,
+            subject,
+            &self.binding,
+            &self.eta,
+        )?;
+        let track = if self.binding.time_varying {
             ParameterTrack::PerRecord(&rows)
         } else {
             ParameterTrack::Constant(&rows[..spec.parameters.len()])
         };
+        let n_out = spec.outputs.len();
         let mut outputs = vec![0.0; subject.records.len() * n_out];
-        let res = simulator
+        let res = self
+            .simulator
             .run(&subject.records, track, &mut outputs)
             .map_err(|e| e.for_patient(subject.id.clone()))
             .map(|()| {
-                if let Some(seed) = options.residual_error_seed {
+                if let Some(seed) = self.residual_error_seed {
                     let mut stream =
                         RandomStream::new(seed, 0, subject_idx as u64, Purpose::Residual);
                     for row in outputs.chunks_mut(n_out) {
                         for (o, value) in row.iter_mut().enumerate() {
-                            *value = population.residual(o).observe(*value, stream.normal());
+                            *value = self.population.residual(o).observe(*value, stream.normal());
                         }
                     }
                 }
@@ -273,7 +387,33 @@ pub fn predict_dataset<M: Model + ?Sized>(
                     outputs,
                 }
             });
-        results.push(res);
+        Ok(res)
     }
-    Ok(results)
+}
+
+/// Predicts every record of every subject of `dataset`.
+///
+/// Subjects are independent: the result holds one `Result` per subject, so one failing subject
+/// (non-finite state, step-size underflow) does not stop the others.
+///
+/// # Errors
+/// Dataset-level problems (unknown parameter or column, a compartment the model lacks, a dose
+/// relying on a modelled rate or duration the model does not give) fail the whole call before
+/// anything is simulated.
+pub fn predict_dataset<M: Model + ?Sized>(
+    model: &M,
+    dataset: &Dataset,
+    options: &PredictOptions,
+) -> Result<Vec<Result<SubjectPrediction, EngineError>>, EngineError> {
+    let mut predictor = Predictor::new(model, &dataset.source, &dataset.covariate_names, options)?;
+    for subject in &dataset.subjects {
+        check_compartments(&dataset.source, subject, model.spec().states.len())?;
+        check_modelled_doses(model, &dataset.source, subject, &predictor.binding)?;
+    }
+    dataset
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(subject_idx, subject)| predictor.predict(subject_idx, subject))
+        .collect()
 }

@@ -266,22 +266,35 @@ impl Dataset {
     /// # Errors
     /// [`EngineError::Input`] naming the file and line of the first offending record.
     pub fn check_compartments(&self, n_states: usize) -> Result<(), EngineError> {
-        for subject in &self.subjects {
-            for record in &subject.records {
-                if let Some(cmt) = record.cmt
-                    && cmt >= n_states
-                {
-                    return Err(EngineError::input(
-                        &self.source,
-                        record.line,
-                        format!(
-                            "CMT {} does not exist: the model has compartments 1 to {n_states}",
-                            cmt + 1
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
+        self.subjects
+            .iter()
+            .try_for_each(|subject| check_compartments(&self.source, subject, n_states))
     }
+}
+
+/// Refuses a record of `subject` (read from `source`) naming a compartment outside
+/// `0..n_states`.
+///
+/// # Errors
+/// [`EngineError::Input`] naming the file, the line and the compartments the model has.
+pub fn check_compartments(
+    source: &str,
+    subject: &Subject,
+    n_states: usize,
+) -> Result<(), EngineError> {
+    for record in &subject.records {
+        if let Some(cmt) = record.cmt
+            && cmt >= n_states
+        {
+            return Err(EngineError::input(
+                source,
+                record.line,
+                format!(
+                    "CMT {} does not exist: the model has compartments 1 to {n_states}",
+                    cmt + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -1076,6 +1076,7 @@ mod tests {
                         lag: Some(2),
                         rate: None,
                         duration: None,
+                        rate_and_duration_set_by_user: false,
                     }],
                     default_dose_compartment: 0,
                     variability: VariabilityModel::default(),

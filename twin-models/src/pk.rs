@@ -268,12 +268,14 @@ fn dosing(first_modifier: usize, n_states: usize) -> Vec<DoseModifiers> {
         lag: Some(first_modifier + 1),
         rate: None,
         duration: None,
+        rate_and_duration_set_by_user: false,
     };
     res[1] = DoseModifiers {
         bioavailability: Some(first_modifier + 2),
         lag: Some(first_modifier + 3),
         rate: Some(first_modifier + 4),
         duration: Some(first_modifier + 5),
+        rate_and_duration_set_by_user: true,
     };
     res
 }

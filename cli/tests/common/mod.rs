@@ -10,16 +10,23 @@ use std::process::{Command, Output};
 /// Runs `twin` with `args` and the environment variables `env`; the variables that change what it
 /// does (the fitted-model directory, a scheduler's shard index) are cleared first.
 pub fn twin_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = twin_command(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the twin binary runs")
+}
+
+/// The command `twin ARGS`, with the variables that change what it does (the fitted-model
+/// directory, a scheduler's shard index) cleared.
+pub fn twin_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_twin"));
     command
         .args(args)
         .env_remove("TWIN_MODELS")
         .env_remove("JOB_COMPLETION_INDEX")
         .env_remove("SLURM_ARRAY_TASK_ID");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().expect("the twin binary runs")
+    command
 }
 
 /// Runs `twin` with `args` (see [`twin_env`]).

@@ -878,7 +878,7 @@ mod tests {
     }
 
     #[test]
-    fn one_compartment_oral_matches_models_md() {
+    fn one_compartment_oral_matches_nonmem_output() {
         // docs/models/pk.md §Check numbers (NONMEM 1001-nm.csv, ID 1): CL 1.1, V 20, KA 1.5,
         // 100 mg into the depot.
         let model = OneCompartment::new();
@@ -899,7 +899,7 @@ mod tests {
     }
 
     #[test]
-    fn two_compartment_bolus_matches_models_md() {
+    fn two_compartment_bolus_matches_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: CL 4, V1 70, Q 4, V2 50, 100 mg bolus into the central
         // compartment.
         let model = TwoCompartment::new();
@@ -915,7 +915,7 @@ mod tests {
     }
 
     #[test]
-    fn three_compartment_infusion_matches_models_md() {
+    fn three_compartment_infusion_matches_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: 180 mg over 1 h into the central compartment.
         let model = ThreeCompartment::new();
         let p = bruno(1.0);
@@ -941,7 +941,7 @@ mod tests {
     }
 
     #[test]
-    fn three_compartment_oral_matches_models_md() {
+    fn three_compartment_oral_matches_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: same micro-constants, KA 1 /h, 180 mg into the depot.
         let model = ThreeCompartment::new();
         let p = bruno(1.0);

@@ -267,7 +267,7 @@ fn first_day(ratios: &[f64], event: impl Fn(usize) -> bool) -> Option<usize> {
 }
 
 #[test]
-fn parameter_table_and_labels_follow_models_md_section_5() {
+fn parameter_table_and_labels_follow_the_docs_parameter_table() {
     let model = MichorImatinibV1::new();
     let spec = model.spec();
     assert_eq!((spec.id, spec.version), ("cml", "1"));
@@ -330,7 +330,7 @@ fn parameter_table_and_labels_follow_models_md_section_5() {
 }
 
 #[test]
-fn check_numbers_of_models_md_by_independent_rk4() {
+fn docs_check_numbers_by_independent_rk4() {
     // docs/models/cml.md §Check numbers [D]: X at its fixed point, Y0 = 2.5e7, progeny at
     // quasi-steady state, u = 0, Z = 0, therapy from t = 0.
     let m = Michor { u: 0.0, ..TABLE };

@@ -75,7 +75,8 @@ fn matches(got: f64, expected: f64) -> bool {
 fn all_29_scenarios_of_1001_match_nonmem_row_by_row() {
     let dataset = load("mrgsolve-nmtests/scenarios-1001.csv");
     assert_eq!(dataset.subjects.len(), 29);
-    let reference_text = std::fs::read_to_string(data_path("mrgsolve-nmtests/nonmem-output-1001.csv")).unwrap();
+    let reference_text =
+        std::fs::read_to_string(data_path("mrgsolve-nmtests/nonmem-output-1001.csv")).unwrap();
     let reference: Vec<(String, f64, f64)> = reference_text
         .lines()
         .skip(1)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Peak memory per process of a neutropenia simulation (issue 9): 10,000 and 1,000,000 patients in one
+# Peak memory per process of a neutropenia simulation (benches/README.md §Sharded runs: peak memory
+# per process; target: at most 1.5× the 10,000-patient run): 10,000 and 1,000,000 patients in one
 # process, and 10,000,000 patients as 10 shards of 1,000,000 (run one after another on this machine,
 # as a Slurm array or Kubernetes Indexed Job would run them on many) followed by `twin merge`.
 # Workload: docetaxel 75 vs 100 mg/m² (the model's built-in therapies), first 3-week cycle,

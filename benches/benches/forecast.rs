@@ -1,6 +1,7 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented public function.
-//! Criterion benchmark of one patient's digital twin (issue 4): individualisation (MAP and
-//! 4,000 importance proposals) plus a 1,000-draw forecast of two therapies, single-threaded.
+//! Criterion benchmark of one patient's digital twin (benches/README.md §One patient's twin; target
+//! under 1 s): individualisation (MAP and 4,000 importance proposals) plus a 1,000-draw forecast of
+//! two therapies, single-threaded.
 //! Ids follow `{model}/{path}/{size}`: model, variant, size, the pattern of every benchmark in
 //! this crate.
 

@@ -1,6 +1,7 @@
 //! Shared workloads of twinsim's benchmarks: the engine path and a minimal hand-written
 //! Dormand–Prince loop for the same equations and tolerances, which is the reference the engine is
-//! measured against (issue 2: the engine must reach at least 0.8× its throughput).
+//! measured against (target: the engine must reach at least 0.8× its throughput; benches/README.md
+//! §Cohort throughput).
 
 use twin_engine::forecast::{ForecastRequest, forecast};
 use twin_engine::model::Model;
@@ -247,9 +248,10 @@ fn reference_patient(p: &[f64; 6], options: &SolverOptions, times: &[f64], out: 
     }
 }
 
-/// Issue 3 workload: the neutropenia model (Kloft 2006 with Bruno docetaxel PK, ODE path),
-/// docetaxel 75 vs 100 mg/m² as 1-h infusions every 3 weeks for 6 cycles, daily output over 126
-/// days, two arms. Returns the grade-4 probability under 100 mg/m² (a checksum).
+/// Workload of benches/README.md §Neutropenia cohort: the neutropenia model (Kloft 2006 with Bruno
+/// docetaxel PK, ODE path), docetaxel 75 vs 100 mg/m² as 1-h infusions every 3 weeks for 6 cycles,
+/// daily output over 126 days, two arms. Returns the grade-4 probability under 100 mg/m² (a
+/// checksum).
 ///
 /// # Panics
 /// If the model's built-in therapies are missing, which would be a bug in this benchmark.
@@ -295,9 +297,9 @@ pub fn docetaxel_arms(model: &dyn Model) -> Vec<Arm> {
         .collect()
 }
 
-/// The patient of the forecast benchmark (issue 4): one docetaxel cycle of 100 mg/m² (170 mg at
-/// BSA 1.7 m² as a 1-hour infusion), a baseline ANC and three ANC observations over two weeks
-/// (×10⁹/L), as `twin forecast`'s own test uses.
+/// The patient of the forecast benchmark (benches/README.md §One patient's twin): one docetaxel
+/// cycle of 100 mg/m² (170 mg at BSA 1.7 m² as a 1-hour infusion), a baseline ANC and three ANC
+/// observations over two weeks (×10⁹/L), as `twin forecast`'s own test uses.
 pub const FORECAST_PATIENT: &str = "ID,TIME,DV,MDV,EVID,AMT,CMT,RATE,SEX,PERF,PC,AAG,BSA
 7,0,5.4,0,0,0,7,0,2,1,0,1.5,1.7
 7,0,.,1,1,170,1,170,2,1,0,1.5,1.7

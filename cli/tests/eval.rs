@@ -207,7 +207,7 @@ fn chromium() -> PathBuf {
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(
         path.exists(),
-        "headless Chromium is needed to check report.html: install it (TOOLCHAIN.md) or set \
+        "headless Chromium is needed to check report.html: install it (docs/toolchain.md) or set \
          CHROMIUM"
     );
     path

@@ -87,7 +87,7 @@ fn a_fitted_version_loads_in_every_command_by_id_at_version() {
         assert!(fit_dir.join(file).is_file(), "{file} missing");
     }
     let report = std::fs::read_to_string(fit_dir.join("report.md")).unwrap();
-    // NONMEM's OFV 586.276 (without the constant), to the 0.1 of issue 7.
+    // Acceptance: NONMEM's OFV 586.276 (without the constant), to within 0.1.
     let ofv: f64 = report
         .split("**")
         .nth(3)
@@ -294,7 +294,7 @@ fn the_same_fit_on_one_or_two_threads_writes_the_same_bytes() {
 fn theophylline_estimates_are_recorded_in_the_report() {
     // One compartment with first-order absorption, additive error (theo_sd has a positive
     // pre-dose level where the model predicts 0). No reference value is asserted beyond a
-    // finite OFV: the report is printed for the record (issue 7).
+    // finite OFV: the report is printed for the record.
     let dir = scratch("fit-theo");
     let out = twin(&[
         "fit",

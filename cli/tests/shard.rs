@@ -1,5 +1,5 @@
-//! Sharded `twin simulate` and `twin merge` (issue 9): four shard processes plus a merge write
-//! exactly the bytes of one run; a missing shard is named and re-running it alone completes the
+//! Sharded `twin simulate` and `twin merge`: four shard processes plus a merge write exactly the
+//! bytes of one run; a missing shard is named and re-running it alone completes the
 //! merge; bad shard specifications and shards of different runs are refused. The same for a
 //! sharded `twin trial`.
 

@@ -1,7 +1,7 @@
-//! Evaluation harness (twinsim issue 6): forecast accuracy, calibration and drift metrics, each
-//! checked against an independent computation (closed forms, scipy, R), and versioned,
-//! reproducible re-validation reports of model versions against a validation plan fixed in
-//! advance.
+//! Evaluation harness (docs/design.md §Evaluation): forecast accuracy, calibration and drift
+//! metrics, each checked against an independent computation (closed forms, scipy, R), and
+//! versioned, reproducible re-validation reports of model versions against a validation plan fixed
+//! in advance.
 //!
 //! This crate computes and renders; it reads no file itself (the CLI hands it the bytes of the
 //! plan, the cohorts and the previous report, and writes what it returns) and never reads the

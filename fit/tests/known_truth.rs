@@ -8,7 +8,7 @@
 //! is the geometric mean of the subjects' true values and ω the standard deviation of their
 //! logarithms (the population the data were drawn from, as realised in these subjects; the
 //! nominal values of the data README — CL 4, V 70, Q 4, V2 50, KA 1, VM 1000, KM 250, ω ≈ 0.3 —
-//! are printed beside them). Issue 7: θ within 10 %, ω within 30 %.
+//! are printed beside them). Acceptance: θ within 10 % of the truth, ω within 30 %.
 
 mod common;
 

@@ -55,7 +55,7 @@ fn foce_i_objective_equals_nonmem_on_wang_2007() {
             "Wang 2007 {residual:?}: FOCE-I OFV {:.4} (NONMEM {nonmem})",
             result.ofv
         );
-        // The issue's tolerance is 0.01; NONMEM prints three decimals, and we agree to those.
+        // The acceptance tolerance is 0.01; NONMEM prints three decimals, and we agree to those.
         assert!(
             (result.ofv - nonmem).abs() < 1e-3,
             "{} vs {nonmem}",
@@ -133,7 +133,7 @@ fn pheno_foce_i_reproduces_nonmem() {
     println!("  NONMEM parameterisation: θ = {theta:?}");
     let nonmem_theta = [0.004_695_55, 0.984_258, 0.158_92];
     for (got, expected) in theta.iter().zip(nonmem_theta) {
-        // Issue 7: θ within 5 % of NONMEM's.
+        // Acceptance: θ within 5 % of NONMEM's.
         assert!(
             (got / expected - 1.0).abs() < 0.05,
             "θ {got} vs NONMEM {expected}"
@@ -141,7 +141,7 @@ fn pheno_foce_i_reproduces_nonmem() {
     }
     let omega = &result.values.omega;
     for (got, expected) in [omega[0], omega[3]].iter().zip([0.029_350_8, 0.027_906]) {
-        // Issue 7: Ω within 15 %.
+        // Acceptance: Ω within 15 % of NONMEM's.
         assert!(
             (got / expected - 1.0).abs() < 0.15,
             "ω² {got} vs NONMEM {expected}"
@@ -150,9 +150,9 @@ fn pheno_foce_i_reproduces_nonmem() {
     let ResidualError::Proportional { sd } = result.values.residual[0] else {
         panic!("pheno's error model is proportional");
     };
-    // Issue 7: σ² within 10 %.
+    // Acceptance: σ² within 10 % of NONMEM's.
     assert!((sd * sd / 0.013_241 - 1.0).abs() < 0.10, "σ² {}", sd * sd);
-    // Issue 7: OFV 586.276 ± 0.1 without the constant.
+    // Acceptance: NONMEM's OFV 586.276 ± 0.1 without the constant.
     assert!((result.ofv - 586.276).abs() < 0.1, "OFV {}", result.ofv);
     assert!(result.covariance.is_some());
     // Every estimated parameter has a finite, positive standard error.

@@ -1,5 +1,5 @@
-//! Virtual trials (twinsim issue 5): a design file names the model version that generates the
-//! truth, the cohort and its inclusion criteria, two arms, the visits, endpoints and analyses;
+//! Virtual trials (docs/design.md §Trials): a design file names the model version that generates
+//! the truth, the cohort and its inclusion criteria, two arms, the visits, endpoints and analyses;
 //! replicate trials are simulated under the design's alternative and its null (treatment arm
 //! given the control regimen), and each analysis is summarised by power, type-I error, bias, RMSE
 //! and 95 % CI coverage, next to closed-form predictions and a simulated sample-size search.

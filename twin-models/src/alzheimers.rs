@@ -66,7 +66,7 @@ use twin_engine::random::RandomStream;
 macro_rules! conrado {
     () => {
         "Conrado DJ et al., J Pharmacokinet Pharmacodyn 2014;41:581-598; DDMoRe \
-         DDMODEL00000290 real-data .lst (MODELS.md section 3) [R]"
+         DDMODEL00000290 real-data .lst (docs/models/alzheimers.md §Control model) [R]"
     };
 }
 
@@ -448,7 +448,7 @@ fn parameters() -> Vec<ParameterSpec> {
             upper: ADAS_MAX,
             source: "Maximal symptomatic improvement while on the symptomatic drug. [A] assumed: \
                      the order of cholinesterase-inhibitor effects versus placebo; the bundle has \
-                     no drug effect (MODELS.md section 3).",
+                     no drug effect (docs/models/alzheimers.md §Drug effects).",
         },
         ParameterSpec {
             name: "T_HALF_SYM",

@@ -96,7 +96,7 @@ use twin_engine::random::RandomStream;
 macro_rules! michor {
     () => {
         "Michor F et al., Nature 2005;435:1267-1270, as transcribed in radivot/myelo michor05.R \
-         (MODELS.md §5) [S]"
+         (docs/models/cml.md §Parameters) [S]"
     };
 }
 
@@ -211,7 +211,8 @@ OUTCOMES (time resolution is the output grid's: an event is the first grid time 
   therefore follows a 1-log response rather than MMR [A]: conditioning on MMR would make relapse
   unobservable here.
 
-INITIAL STATE AT DIAGNOSIS [A] (not obtained from the publication; MODELS.md §5 set-up)
+INITIAL STATE AT DIAGNOSIS [A] (not obtained from the publication; the check-number set-up of
+  docs/models/cml.md §Initial state at diagnosis)
   X0 = K = X0o - d0/0.5 (fixed point of dX0/dt), X1 = ax*X0/d1, X2 = bx*X1/d2, X3 = cx*X2/d3.
   Y0 = Y0_DX = 2.5e7 [A, chosen to give an initial ratio of 0.98], Y1 = ay*Y0/d1,
   Y2 = by*Y1/d2, Y3 = cy*Y2/d3 (progeny at quasi-steady state off therapy, as in radivot/myelo
@@ -251,7 +252,7 @@ ASSUMPTIONS [A]
     therapy eventually relapses with resistant cells (near day 630 with the defaults). Michor
     2005's probability of resistance is not modelled.
 
-UNCERTAIN OR NOT OBTAINED (MODELS.md §5 and §7.9)
+UNCERTAIN OR NOT OBTAINED (docs/models/cml.md §Not obtained)
   - The paper and supplement were not read: the homeostasis function lambda(X0) and its set
     point X0o (a coding choice in radivot/myelo), the initial conditions at diagnosis and the
     exact BCR-ABL ratio definition (including any factor 2 for normal BCR alleles) are
@@ -264,9 +265,9 @@ UNCERTAIN OR NOT OBTAINED (MODELS.md §5 and §7.9)
     -0.0057 +/- 0.0038 per day [S, abstract]; the model's -0.0496 (ln Y3, days 20-60) and
     -0.0066 (days 200-365) lie within them [D].
 
-CHECK NUMBERS [D] (MODELS.md §5; u = 0, Z = 0, therapy from day 0): slope of ln Y3 over days
-  20-60 -0.0496/day, over days 200-365 -0.0066/day; slope of ln(ratio) over days 60-90
-  -0.0213/day, over days 200-300 -0.0077/day.";
+CHECK NUMBERS [D] (docs/models/cml.md §Check numbers; u = 0, Z = 0, therapy from day 0): slope
+  of ln Y3 over days 20-60 -0.0496/day, over days 200-365 -0.0066/day; slope of ln(ratio) over
+  days 60-90 -0.0213/day, over days 200-300 -0.0077/day.";
 
 /// Michor 2005 CML hierarchy under imatinib on/off, id `cml`, version 1, time in days. A research
 /// model: secondary parameters, several uncertain, no variability (see the
@@ -695,7 +696,8 @@ fn parameters() -> Vec<ParameterSpec> {
             upper: 1e10,
             source: "Sensitive leukaemic stem cells at diagnosis. [A] assumed: the initial state \
                      at diagnosis was not obtained; 2.5e7 gives an initial ratio of 0.98 \
-                     (MODELS.md §5 check-number set-up).",
+                     (the check-number set-up of docs/models/cml.md §Initial state at \
+                     diagnosis).",
         },
         ParameterSpec {
             name: "Z0_DX",

@@ -90,7 +90,7 @@ use friberg::{
 macro_rules! kloft {
     () => {
         "Kloft C et al. 2006 as used by Netterberg I et al., Cancer Chemother Pharmacol 2017; \
-         DDMoRe DDMODEL00000224 .mod/.lst [R] (MODELS.md §1.2)"
+         DDMoRe DDMODEL00000224 .mod/.lst [R] (docs/models/neutropenia.md §Kloft 2006 docetaxel)"
     };
 }
 
@@ -98,7 +98,7 @@ macro_rules! kloft {
 macro_rules! bruno {
     () => {
         "Bruno R et al., J Pharmacokinet Biopharm 1996;24:153-172, Table II first column, via \
-         radivot/myelo fribergPars02 [S] (MODELS.md §1.3)"
+         radivot/myelo fribergPars02 [S] (docs/models/neutropenia.md §Docetaxel pharmacokinetics)"
     };
 }
 
@@ -106,7 +106,7 @@ macro_rules! bruno {
 macro_rules! friberg_docetaxel {
     () => {
         "Friberg LE et al., J Clin Oncol 2002;20:4713-4721, Table 4 first row, via radivot/myelo \
-         fribergPars02 [S] (MODELS.md §1.4)"
+         fribergPars02 [S] (docs/models/neutropenia.md §Friberg 2002 docetaxel)"
     };
 }
 
@@ -114,7 +114,8 @@ macro_rules! friberg_docetaxel {
 macro_rules! friberg_paclitaxel {
     () => {
         "Friberg LE et al., J Clin Oncol 2002 (paclitaxel, leukocytes); DDMoRe DDMODEL00000186 \
-         .mdl, equal to the publication per its Command.txt [R] (MODELS.md §1.5)"
+         .mdl, equal to the publication per its Command.txt [R] \
+         (docs/models/neutropenia.md §Friberg 2002 paclitaxel)"
     };
 }
 
@@ -122,7 +123,8 @@ macro_rules! friberg_paclitaxel {
 macro_rules! bundle_median {
     () => {
         " [D] median over the subjects of the DDMoRe 186 dataset, where it is an individual data \
-         column (MODELS.md §1.5); [A] used as every patient's value (no PK IIV)."
+         column (docs/models/neutropenia.md §Friberg 2002 paclitaxel); [A] used as every \
+         patient's value (no PK IIV)."
     };
 }
 
@@ -136,7 +138,8 @@ macro_rules! friberg_equations {
 All five cell compartments start at BASE. (1 - E) is not floored (as in the bundle code).
 Numerical guard: CIRC is floored at 1e-9 x10^9/L (one cell per litre) inside the feedback only;
 the term (BASE/CIRC)^GAMMA is singular at CIRC = 0 and made stiff solvers fail on extreme virtual
-patients (MODELS.md 1.5 numerical note). Trajectories above that count are unaffected.
+patients (docs/models/neutropenia.md §Equations, numerical guard). Trajectories above that count
+are unaffected.
 "
     };
 }
@@ -291,7 +294,7 @@ fn docetaxel_therapies() -> Vec<TherapySpec> {
             name: "docetaxel-75",
             regimen: "75 mg/m2 iv over 1h q3w x6",
             description: "Docetaxel 75 mg/m2 as a 1-h IV infusion every 3 weeks, 6 cycles [A: dose \
-                          and cycle count assumed, MODELS.md 1.6]",
+                          and cycle count assumed, docs/models/neutropenia.md §Regimens]",
         },
         TherapySpec {
             name: "docetaxel-100",
@@ -317,7 +320,7 @@ const LEUKOPENIA_OUTCOMES: OutcomeTexts = OutcomeTexts {
     grade3: "first output time with WBC < 2.0 x10^9/L (CTCAE leukopenia grade 3 or worse) \
              [A threshold]",
     grade4: "first output time with WBC < 1.0 x10^9/L (leukopenia grade 4) [A threshold, \
-             MODELS.md 1.6]",
+             docs/models/neutropenia.md §Outcomes]",
     grade4_duration: "time with WBC < 1.0 x10^9/L on the output grid (each grid time below the \
                       threshold counts until the next grid time)",
     nadir_name: "nadir_wbc",
@@ -644,8 +647,9 @@ Virtual covariates, all [A] assumed (not from Kloft 2006, whose population was n
   [0.4, 4.0] g/L.
 Therapies: docetaxel-75 = 75 mg/m2 iv over 1h q3w x6 [A: regimen], docetaxel-100 = 100 mg/m2 iv
 over 1h q3w x6 [S: nlmixr2lib; 6 cycles A].
-Not obtained (MODELS.md 7): Kloft 2006 citation details, population size, standard errors, the PK
-used to generate Cp in the original analysis, published typical nadir predictions.
+Not obtained (docs/models/neutropenia.md §Not obtained): Kloft 2006 citation details, population
+size, standard errors, the PK used to generate Cp in the original analysis, published typical
+nadir predictions.
 "
     };
 }
@@ -653,7 +657,8 @@ used to generate Cp in the original analysis, published typical nadir prediction
 /// What `twin models --describe` shows for [`KloftDocetaxelV1`].
 const KLOFT_DOCUMENTATION: &str = concat!(
     "Friberg semi-mechanistic myelosuppression, Kloft 2006 docetaxel parameters as coded in DDMoRe
-bundle 224 (Netterberg 2017). Time in hours. MODELS.md 1.2-1.3.
+bundle 224 (Netterberg 2017). Time in hours. docs/models/neutropenia.md §Kloft 2006 docetaxel and
+§Docetaxel pharmacokinetics.
 ",
     friberg_equations!(),
     "Drug effect: E = SL*CP*1000/808 (bundle: SL = theta3/808*1000 per mg/L, typical 19.27).
@@ -673,8 +678,9 @@ const KLOFT_V2_DOCUMENTATION: &str = concat!(
     "Friberg semi-mechanistic myelosuppression, Kloft 2006 docetaxel parameters as coded in DDMoRe
 bundle 224 (Netterberg 2017), version 2: the inter-individual variability of the feedback
 exponent GAMMA that Kloft 2006 estimated (omega2 0.0216452) and bundle 224 set to 0 is restored
-[R: bundle 224 Model_Accommodations.txt, MODELS.md 1.2]; everything else equals version 1.
-Time in hours. MODELS.md 1.2-1.3.
+[R: bundle 224 Model_Accommodations.txt, docs/models/neutropenia.md §Kloft 2006 docetaxel];
+everything else equals version 1. Time in hours. docs/models/neutropenia.md §Kloft 2006 docetaxel
+and §Docetaxel pharmacokinetics.
 ",
     friberg_equations!(),
     "Drug effect: E = SL*CP*1000/808 (bundle: SL = theta3/808*1000 per mg/L, typical 19.27).
@@ -759,12 +765,13 @@ friberg_model!(FribergDocetaxelV1);
 /// What `twin models --describe` shows for [`FribergDocetaxelV1`].
 const FRIBERG_DOCETAXEL_DOCUMENTATION: &str = concat!(
     "Friberg semi-mechanistic myelosuppression, Friberg 2002 docetaxel values [S] (J Clin Oncol
-2002;20:4713, Table 4 first row, via radivot/myelo). Time in hours. MODELS.md 1.4.
+2002;20:4713, Table 4 first row, via radivot/myelo). Time in hours. docs/models/neutropenia.md
+§Friberg 2002 docetaxel.
 ",
     friberg_equations!(),
     "Drug effect: E = SLOPE*CP*1000/807.88 (MW of anhydrous docetaxel [S: nlmixr2lib]; radivot/myelo
-divides by 0.808, which lowers E by 0.015 %; the MODELS.md 1.6 check number 0.8960 is reproduced
-with 807.88).
+divides by 0.808, which lowers E by 0.015 %; the check number 0.8960 of docs/models/neutropenia.md
+§Check numbers is reproduced with 807.88).
 ",
     bruno_equations!(),
     "Parameters [S]: CIRC0 5.05 x10^9/L, MTT 88.7 h, SLOPE 8.58 L/umol, GAMMA 0.161.
@@ -927,7 +934,8 @@ friberg_model!(FribergPaclitaxelV1);
 const FRIBERG_PACLITAXEL_DOCUMENTATION: &str = concat!(
     "Friberg semi-mechanistic myelosuppression for paclitaxel and leukocytes, Friberg 2002 as coded
 in DDMoRe bundle 186 (MDL values, equal to the publication per Command.txt). Time in hours.
-MODELS.md 1.5. Output WBC (leukocytes, x10^9/L) and CU (unbound paclitaxel, umol/L).
+docs/models/neutropenia.md §Friberg 2002 paclitaxel. Output WBC (leukocytes, x10^9/L) and CU
+(unbound paclitaxel, umol/L).
 ",
     friberg_equations!(),
     "Drug effect: E = SLOPU*CU on the unbound concentration CU = CENTRAL/V1 (umol/L).
@@ -944,7 +952,8 @@ PK as data; PK IIV was not obtained).
 Observation: WBC_obs = CIRC*(1 + 0.286*eps) [R]. CU has no residual error [A].
 ",
     outcome_notes!(),
-    "Leukopenia grade 4 is WBC < 1.0 x10^9/L [A: MODELS.md 1.6]; grade 3 is WBC < 2.0 [A: CTCAE].
+    "Leukopenia grade 4 is WBC < 1.0 x10^9/L [A: docs/models/neutropenia.md §Outcomes]; grade 3
+is WBC < 2.0 [A: CTCAE].
 Therapy paclitaxel-175 = 204.94 umol/m2 iv over 3h q3w x6: 175 mg/m2 over 3 h every 3 weeks [A,
 consistent with the bundle data: 410 umol over 3 h], converted at 853.9 g/mol [A], 6 cycles [A].
 Doses are written in umol because the PK states are in umol, as in the bundle.

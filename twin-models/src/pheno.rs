@@ -87,8 +87,8 @@ use twin_engine::population::{
 macro_rules! pheno_estimates {
     () => {
         "NONMEM FOCE-I (METHOD=1 INTERACTION) estimate for pheno_sd.csv (Grasela & Donn 1985, 59 \
-         neonates), as quoted in twinsim issue 4 and in Pharmpy's pheno_real.mod/.ext example \
-         run [R]"
+         neonates), as quoted in docs/models/pheno.md §Parameters and in Pharmpy's \
+         pheno_real.mod/.ext example run [R]"
     };
 }
 
@@ -152,7 +152,7 @@ Engine form: CL typical THETA1 with the power effect WT^1 (reference 1 kg); V ty
   THETA2*(1+THETA3) = 1.140675 L (a 1-kg neonate with APGR < 5) with the threshold effect
   APGR >= 5 -> factor 1/(1+THETA3) (shift -THETA3/(1+THETA3)), which gives THETA2 there.
 Parameters [R] (NONMEM FOCE-I METHOD=1 INTERACTION estimates for pheno_sd.csv, 59 neonates, as
-quoted in twinsim issue 4 and in Pharmpy's pheno_real.mod/.ext example run):
+quoted in docs/models/pheno.md §Parameters and in Pharmpy's pheno_real.mod/.ext example run):
   THETA1  0.00469555 L/h/kg   clearance per kg
   THETA2  0.984258   L/kg     volume per kg
   THETA3  0.15892             fractional volume increase when APGR < 5

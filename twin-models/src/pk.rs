@@ -61,7 +61,7 @@ use closed_form::Mammillary;
 macro_rules! schoemaker {
     () => {
         "Schoemaker R et al., CPT Pharmacometrics Syst Pharmacol 2019 (simulated-data population \
-         truth, shared/data/README.md)"
+         truth, docs/models/pk.md §Parameters)"
     };
 }
 
@@ -388,11 +388,12 @@ Equations (linear models; micro-constants k10 = CL/V1, k12 = Q/V1, k21 = Q/V2, .
   dCENTRAL/dt =  KA*DEPOT - k10*CENTRAL - sum_j (k1j*CENTRAL - kj1*PERIPHj)
   dPERIPHj/dt =  k1j*CENTRAL - kj1*PERIPHj
 Michaelis-Menten variants replace k10*CENTRAL by VM*C/(KM + C), C = CENTRAL/V1.
-Output: CP = CENTRAL/V1 (mg/L). Closed forms (MODELS.md section 6) propagate the linear models exactly.
+Output: CP = CENTRAL/V1 (mg/L). Closed forms (docs/models/pk.md §Closed forms) propagate the linear
+models exactly.
 Dose modifiers: F1, ALAG1 (depot), F2, ALAG2, R2, D2 (central), as NONMEM's F, ALAG, R and D.
 Sources: typical values and omega = 0.09 are the population truth of the simulated datasets of
-Schoemaker R et al., CPT Pharmacometrics Syst Pharmacol 2019 (shared/data/README.md); Q3 and V3 of
-the three-compartment model and all regimens are [A] assumed.";
+Schoemaker R et al., CPT Pharmacometrics Syst Pharmacol 2019 (docs/models/pk.md §Parameters); Q3
+and V3 of the three-compartment model and all regimens are [A] assumed.";
 
 /// One-compartment PK with first-order absorption and linear elimination (NONMEM ADVAN2 TRANS2),
 /// id `pk-1cmt`, version 1.
@@ -879,7 +880,7 @@ mod tests {
     }
 
     #[test]
-    fn one_compartment_oral_matches_models_md() {
+    fn one_compartment_oral_matches_nonmem_output() {
         // docs/models/pk.md §Check numbers (NONMEM 1001-nm.csv, ID 1): CL 1.1, V 20, KA 1.5,
         // 100 mg into the depot.
         let model = OneCompartment::new();
@@ -900,7 +901,7 @@ mod tests {
     }
 
     #[test]
-    fn two_compartment_bolus_matches_models_md() {
+    fn two_compartment_bolus_matches_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: CL 4, V1 70, Q 4, V2 50, 100 mg bolus into the central
         // compartment.
         let model = TwoCompartment::new();
@@ -916,7 +917,7 @@ mod tests {
     }
 
     #[test]
-    fn three_compartment_infusion_matches_models_md() {
+    fn three_compartment_infusion_matches_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: 180 mg over 1 h into the central compartment.
         let model = ThreeCompartment::new();
         let p = bruno(1.0);
@@ -942,7 +943,7 @@ mod tests {
     }
 
     #[test]
-    fn three_compartment_oral_matches_models_md() {
+    fn three_compartment_oral_matches_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: same micro-constants, KA 1 /h, 180 mg into the depot.
         let model = ThreeCompartment::new();
         let p = bruno(1.0);

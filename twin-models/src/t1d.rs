@@ -206,7 +206,7 @@ macro_rules! vpatient {
         concat!(
             $meaning,
             " Per virtual patient, from simglucose 0.2.11 (MIT) params/vpatient_params.csv [R, \
-             MODELS.md §4]; the typical value is adolescent#001's."
+             docs/models/t1d.md §Parameters]; the typical value is adolescent#001's."
         )
     };
 }
@@ -247,7 +247,7 @@ const PARAMETERS: [(&str, &str, &str); N_COLUMNS] = [
     (
         "Vg",
         "dL/kg",
-        vpatient!("Glucose distribution volume (unit [A] in MODELS.md)."),
+        vpatient!("Glucose distribution volume (unit [A] in docs/models/t1d.md §Parameters)."),
     ),
     (
         "k1",
@@ -360,8 +360,8 @@ const PARAMETERS: [(&str, &str, &str); N_COLUMNS] = [
         "CR",
         "g/U",
         "Carbohydrate ratio: grams of carbohydrate covered by 1 U (doses into BOLUS_CHO). Per \
-         virtual patient, from simglucose 0.2.11 (MIT) params/Quest.csv [R, MODELS.md §4; unit \
-         [A]]; the typical value is adolescent#001's.",
+         virtual patient, from simglucose 0.2.11 (MIT) params/Quest.csv [R, \
+         docs/models/t1d.md §Parameters; unit [A]]; the typical value is adolescent#001's.",
     ),
     (
         "Gpb",
@@ -401,8 +401,9 @@ const FRACTIONS: [usize; 3] = [B, D, F];
 /// What `twin models --describe` shows.
 const DOCUMENTATION: &str = "\
 UVA/Padova 2008 type 1 diabetes model as implemented by simglucose 0.2.11 (Jinyu Xie, MIT licence;
-simglucose/patient/t1dpatient.py), MODELS.md section 4. An academic re-implementation, not the
-FDA-accepted T1DMS; this model reproduces that implementation, quirks included. Time in minutes.
+simglucose/patient/t1dpatient.py), docs/models/t1d.md §Provenance. An academic
+re-implementation, not the FDA-accepted T1DMS; this model reproduces that implementation, quirks
+included. Time in minutes.
 
 States: 1 QSTO1 (mg, solid stomach; meals dosed here), 2 QSTO2 (mg), 3 QGUT (mg), 4 GP (mg/kg),
 5 GT (mg/kg), 6 IP (pmol/kg), 7 X (pmol/L), 8 I1 (pmol/L), 9 XL (pmol/L), 10 IL (pmol/kg),
@@ -465,8 +466,9 @@ quantisation (0.05 pmol/min steps, negligible), simglucose's random meal scenari
 
 Assumptions [A]:
   [A] K = 1/min, the rate at which the meal-size states follow their targets (a numerical device).
-  [A] Units marked [A] in MODELS.md section 4 (Vg dL/kg, Vi L/kg, Ib pmol/L, glucose masses mg/kg,
-      insulin amounts pmol/kg, CR g/U); simglucose's code does not state them.
+  [A] Units marked [A] in docs/models/t1d.md §States and §Parameters (Vg dL/kg, Vi L/kg,
+      Ib pmol/L, glucose masses mg/kg, insulin amounts pmol/kg, CR g/U); simglucose's code does
+      not state them.
   [A] Admissible range of each parameter for overrides: a tenth of the smallest to ten times the
       largest value among the 30 patients (b, d, f at most 1).
   [A] The 54 mg/dL threshold of tbr_54 and hypo_54 (international consensus level 2 hypoglycaemia);
@@ -783,7 +785,8 @@ fn therapies() -> Vec<TherapySpec> {
                  80 g cmt=14 over 1min at 1060min"
             ),
             description: "The same day with each CHO/CR bolus given 20 minutes before the meal \
-                          [A: illustrative pre-meal bolus timing, a comparator of MODELS.md §4]",
+                          [A: illustrative pre-meal bolus timing, a comparator of \
+                          docs/models/t1d.md §Regimens]",
         },
         TherapySpec {
             name: "meals-basal-only",
@@ -793,8 +796,9 @@ fn therapies() -> Vec<TherapySpec> {
         TherapySpec {
             name: "reference-50g",
             regimen: "50 g cmt=1 over 10min at 60min; 50 g cmt=14 over 1min at 60min",
-            description: "MODELS.md §4 reference scenario: 50 g announced at 60 min, eaten at \
-                          5 g/min, with a 50/CR U bolus as a one-minute rate at 60 min [R]",
+            description: "Reference scenario of docs/models/t1d.md §Check numbers: 50 g \
+                          announced at 60 min, eaten at 5 g/min, with a 50/CR U bolus as a \
+                          one-minute rate at 60 min [R]",
         },
     ]
 }

@@ -77,7 +77,7 @@ use twin_engine::random::RandomStream;
 macro_rules! bundle_217 {
     () => {
         "Zecchin C et al., Br J Clin Pharmacol 2016;82:717-727; DDMoRe DDMODEL00000217 real .lst \
-         final estimate [R] (MODELS.md 2.1)"
+         final estimate [R] (docs/models/tumour.md §SLD model)"
     };
 }
 
@@ -85,7 +85,7 @@ macro_rules! bundle_217 {
 macro_rules! bundle_218 {
     () => {
         "Zecchin C et al., Br J Clin Pharmacol 2016;82:717-727; DDMoRe DDMODEL00000218 real .lst \
-         [R] (MODELS.md 2.1)"
+         [R] (docs/models/tumour.md §Survival, new-lesion and dropout hazards)"
     };
 }
 
@@ -591,7 +591,8 @@ fn parameters() -> Vec<ParameterSpec> {
             (0.0, 1e4),
             "Carboplatin exposure E0 at target AUC 5 mg*min/mL per 21-day cycle. [A] assumed \
              mapping, anchored to the carboplatin-arm median E0 126.6 of bundle 217's simulated \
-             data [D] (MODELS.md 2.1); the dose-to-exposure mapping was not obtained",
+             data [D] (docs/models/tumour.md §Exposures in twinsim); the dose-to-exposure \
+             mapping was not obtained",
         ),
         ParameterSpec::new(
             "E0_POWER",
@@ -610,7 +611,8 @@ fn parameters() -> Vec<ParameterSpec> {
             (0.0, 1e4),
             "Gemcitabine exposure E1 for 2 x 1000 mg/m2 per 21-day cycle at BSA 1.8 m2. [A] \
              assumed: proportional to the absolute dose rate (mg/day), anchored to the \
-             combination-arm median E1 13.8 of bundle 217's simulated data [D] (MODELS.md 2.1)",
+             combination-arm median E1 13.8 of bundle 217's simulated data [D] \
+             (docs/models/tumour.md §Exposures in twinsim)",
         ),
     ]
 }
@@ -802,7 +804,8 @@ const DOCUMENTATION: &str = "\
 Zecchin C, Gueorguieva I, Enas NH, Friberg LE. Br J Clin Pharmacol 2016;82(3):717-727. Ovarian cancer
 tumour size (sum of longest diameters, SLD) under carboplatin +/- gemcitabine, with overall survival.
 SLD model: DDMoRe DDMODEL00000217 real .lst; survival, new-lesion and dropout hazards: DDMODEL00000218
-real .lst (MODELS.md 2.1). Time in days.
+real .lst (docs/models/tumour.md §SLD model and §Survival, new-lesion and dropout hazards). Time in
+days.
 
 States: SLD (mm, CMT 1); CARBO (carboplatin target AUC delivered, mg*min/mL, CMT 2, default dose
 compartment); GEM (gemcitabine delivered, mg, CMT 3); SLD84 (SLD held from day 84); HNL, HOS

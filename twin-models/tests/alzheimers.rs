@@ -149,7 +149,7 @@ fn placebo_course_matches_closed_form_richards_curve_for_several_patients() {
 }
 
 #[test]
-fn typical_patient_reproduces_models_md_check_numbers() {
+fn typical_patient_reproduces_docs_check_numbers() {
     // docs/models/alzheimers.md §Check numbers [D], printed to 3 decimals: typical female, age 75,
     // APOE4C 0.72, on background medication; ±5e-4 covers their rounding.
     let model = ConradoAdasCogV1::new();

@@ -1,5 +1,5 @@
 //! The closed-form path and the ODE path of the engine agree over random dosing histories
-//! (issue 2: to 1e-6 relative). Both go through the same event handling in `Simulator`; only the
+//! (acceptance: to 1e-6 relative). Both go through the same event handling in `Simulator`; only the
 //! propagation between events differs.
 //!
 //! PK/PD models whose linear PK the engine propagates exactly while it integrates the cell chain
@@ -14,7 +14,7 @@ use twin_engine::solver::SolverOptions;
 use twin_models::neutropenia::{FribergPaclitaxelV1, KloftDocetaxelV1};
 use twin_models::pk::{OneCompartment, ThreeCompartment, TwoCompartment};
 
-/// Agreement required by issue 2.
+/// Relative agreement required of the closed forms (acceptance threshold).
 const REL_TOL: f64 = 1e-6;
 /// Absolute floor for concentrations near zero (mg/L), far below any clinically meaningful value.
 const ABS_TOL: f64 = 1e-9;

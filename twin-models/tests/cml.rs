@@ -267,7 +267,7 @@ fn first_day(ratios: &[f64], event: impl Fn(usize) -> bool) -> Option<usize> {
 }
 
 #[test]
-fn parameter_table_and_labels_follow_models_md_section_5() {
+fn parameter_table_and_labels_follow_the_docs_parameter_table() {
     let model = MichorImatinibV1::new();
     let spec = model.spec();
     assert_eq!((spec.id, spec.version), ("cml", "1"));
@@ -330,14 +330,14 @@ fn parameter_table_and_labels_follow_models_md_section_5() {
 }
 
 #[test]
-fn check_numbers_of_models_md_by_independent_rk4() {
+fn docs_check_numbers_by_independent_rk4() {
     // docs/models/cml.md §Check numbers [D]: X at its fixed point, Y0 = 2.5e7, progeny at
     // quasi-steady state, u = 0, Z = 0, therapy from t = 0.
     let m = Michor { u: 0.0, ..TABLE };
     let days = rk4_daily(&m, diagnosis(&m, Y0_AT_DIAGNOSIS, 0.0), 365, 366, true);
     let y3 = |d: usize| days[d][7];
     let r = |d: usize| ratio(&days[d]);
-    assert_rel(r(0), 0.98, 1e-3, "initial ratio (MODELS.md: 0.98)");
+    assert_rel(r(0), 0.98, 1e-3, "initial ratio (docs/models/cml.md: 0.98)");
     for (got, want, what) in [
         (log_slope(y3, 20, 60), -0.0496, "ln Y3, days 20-60"),
         (log_slope(y3, 200, 365), -0.0066, "ln Y3, days 200-365"),
@@ -346,7 +346,7 @@ fn check_numbers_of_models_md_by_independent_rk4() {
     ] {
         assert!(
             (got - want).abs() <= CHECK_NUMBER_TOL,
-            "{what}: RK4 {got:.6}, MODELS.md {want}"
+            "{what}: RK4 {got:.6}, docs/models/cml.md {want}"
         );
     }
 }
@@ -405,7 +405,7 @@ fn engine_reproduces_rk4_and_the_check_numbers() {
     ] {
         assert!(
             (got - want).abs() <= CHECK_NUMBER_TOL,
-            "{what}: engine {got:.6}, MODELS.md {want}"
+            "{what}: engine {got:.6}, docs/models/cml.md {want}"
         );
     }
 }

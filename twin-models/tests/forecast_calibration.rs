@@ -1,12 +1,12 @@
-//! Forecast calibration of the individualised twin (issue 4, "What must be shown"): virtual
-//! patients are simulated from a model's own population, calibrated on their first `k`
-//! observations, and their remaining observations forecast from the posterior draws.
+//! Forecast calibration of the individualised twin: virtual patients are simulated from a model's
+//! own population, calibrated on their first `k` observations, and their remaining observations
+//! forecast from the posterior draws.
 //!
 //! The claim tested is calibration itself: when the data come from the model (η ~ N(0, Ω),
 //! covariates from `Model::sample_covariates`, the model's residual error), the posterior
 //! predictive distribution of a held-out observation is its true conditional distribution, so
 //! - the 90 % prediction interval (5th to 95th percentile of the predictive sample) covers 90 %
-//!   of held-out observations; the test accepts [0.85, 0.95] as the issue asks, and
+//!   of held-out observations; the test accepts coverage in [0.85, 0.95], and
 //! - the PIT values (share of the predictive sample below the observation) are U(0, 1): the
 //!   one-sample Kolmogorov–Smirnov statistic `D` must stay below the 1 % critical value of the
 //!   Kolmogorov distribution, `1.63/√n` (K⁻¹(0.99) = 1.6276, Kolmogorov 1933; Smirnov 1948's
@@ -54,7 +54,7 @@ const N_PATIENTS: usize = 60;
 const N_DRAWS: usize = 200;
 const N_PROPOSALS: usize = 800;
 
-/// Acceptance band of the 90 % PI coverage (issue 4).
+/// Acceptance band of the 90 % PI coverage: 85 % to 95 %.
 const COVERAGE_BAND: (f64, f64) = (0.85, 0.95);
 
 /// Asymptotic 1 % critical value of √n·D (Kolmogorov distribution, K(1.63) ≈ 0.99).

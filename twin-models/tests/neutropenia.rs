@@ -293,7 +293,7 @@ fn assert_printed(got: f64, printed: f64, half_unit: f64, what: &str) {
 }
 
 #[test]
-fn kloft_typical_subject_reproduces_models_md_check_numbers() {
+fn kloft_typical_subject_reproduces_docs_check_numbers() {
     // docs/models/neutropenia.md §Check numbers [D], Kloft/Netterberg 224 row: nadir 0.2203 at
     // 202.3 h, first ANC < 0.5 at 148.4 h, 108 h below 0.5, back to baseline at 401 h. Inputs: the
     // θ of §Kloft 2006 docetaxel (SL per µM divided by 808, as the .mod) and
@@ -343,7 +343,7 @@ fn kloft_typical_subject_reproduces_models_md_check_numbers() {
 }
 
 #[test]
-fn friberg_docetaxel_typical_subject_reproduces_models_md_check_numbers() {
+fn friberg_docetaxel_typical_subject_reproduces_docs_check_numbers() {
     // docs/models/neutropenia.md §Check numbers [D], Friberg 2002 docetaxel row: nadir 0.8960 at
     // 181.7 h, never below 0.5, back to baseline at 374 h. Inputs of §Friberg 2002 docetaxel [S]
     // with Bruno PK. The table's 0.8960 is reproduced with MW 807.88 g/mol (anhydrous docetaxel);
@@ -379,7 +379,7 @@ fn friberg_docetaxel_typical_subject_reproduces_models_md_check_numbers() {
 }
 
 #[test]
-fn friberg_paclitaxel_reproduces_models_md_check_number_and_engine_agrees() {
+fn friberg_paclitaxel_reproduces_docs_check_number_and_engine_agrees() {
     // docs/models/neutropenia.md §Check numbers [D], paclitaxel 186 row: nadir 3.085 at 218.8 h for
     // 410 µmol over 3 h with V1 421.5, V2 1010, CL 339, Q 204. That number is reproduced with the θ
     // of the NONMEM re-fit (.lst: MTT 123, γ 0.238, SLOPU 28.7, CIRC0 7.21); the MDL (publication)

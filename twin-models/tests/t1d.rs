@@ -233,7 +233,7 @@ const SUMMARY: [SummaryRow; 4] = [
 const TABLE_ABS_TOL: f64 = 0.006;
 
 #[test]
-fn reference_scenario_reproduces_the_models_md_summary_table() {
+fn reference_scenario_reproduces_the_simglucose_summary_table() {
     // The reference scenario holds 1440 samples, minutes 0..1439; "BG at 24 h" is the last of
     // them (minute 1439: simglucose gives 148.955 there and 148.955 at 1440 for adolescent#001,
     // but 133.008 and 133.024 for adult#001, whose table value is 133.01).
@@ -288,7 +288,7 @@ fn outcomes_of(model: &UvaPadovaV1, bg: &[f64], cgm: &[f64]) -> Vec<f64> {
 }
 
 #[test]
-fn reference_scenario_time_in_range_matches_models_md() {
+fn reference_scenario_time_in_range_matches_docs_check_numbers() {
     // docs/models/t1d.md §Check numbers [D], 1440 samples of plasma BG: TIR 100 % (adolescent#001),
     // 96.39 % (adult#001), 70.83 % (child#004, with 29.17 % below 70). Two decimals.
     let model = UvaPadovaV1::new();

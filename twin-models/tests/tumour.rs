@@ -188,7 +188,7 @@ fn spec_declares_the_model_outputs_outcomes_and_therapies() {
 }
 
 #[test]
-fn typical_sld_closed_form_reproduces_models_md_check_numbers() {
+fn typical_sld_closed_form_reproduces_docs_check_numbers() {
     // docs/models/tumour.md §Check numbers [D], printed to 2 decimals (rates to 4 significant
     // digits): SLD = 71.32·e^(rate·t) under constant exposure.
     let cases = [
@@ -270,7 +270,7 @@ fn typical_sld_through_the_engine_matches_closed_form_and_check_numbers() {
 }
 
 #[test]
-fn exposures_are_anchored_to_the_models_md_medians() {
+fn exposures_are_anchored_to_the_bundle_217_arm_medians() {
     // E0 = 126.6 (carboplatin arm) and E0 = 95.2, E1 = 13.8 (combination arm at BSA 1.8 m²) are the
     // bundle-217 simulated-data medians of docs/models/tumour.md. The exposure is recovered from
     // the SLD derivative at SLD = 1: dSLD/dt = KG − KD0·E0 − KD1·E1.
@@ -362,7 +362,7 @@ fn kd1_shares_the_random_effect_of_kd0() {
 }
 
 #[test]
-fn median_os_closed_form_reproduces_models_md_check_numbers() {
+fn median_os_closed_form_reproduces_docs_check_numbers() {
     // docs/models/tumour.md §Check numbers [D]: S(t) = exp(−(λt)^α·e^lp), covariates constant
     // from t = 0, SLD0 70 mm.
     let typical = GAMMA_SLD;

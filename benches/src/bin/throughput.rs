@@ -73,7 +73,8 @@ fn main() {
         "Checksums (mean CP at 672 h, mg/L): reference {c_ref:.6}, engine {c_one:.6} / {c_all:.6}."
     );
 
-    // Issue 3 workload: neutropenia, two arms, 126 days daily output.
+    // Workload of benches/README.md §Neutropenia cohort: neutropenia, two arms, 126 days daily
+    // output.
     let (mut t_n1, mut t_nall, mut grade4) = (f64::INFINITY, f64::INFINITY, 0.0);
     for _ in 0..ROUNDS {
         let (t, g) = timed(|| one.install(|| neutropenia_cohort(n, 1)));
@@ -96,9 +97,9 @@ fn main() {
     forecast_report(&one);
 }
 
-/// Issue 4 workload: one neutropenia patient, individualisation plus a 1,000-draw forecast of two
-/// therapies on one thread, with the time of each stage (MAP; MAP and importance sampling; the
-/// whole forecast), best of [`ROUNDS`] rounds.
+/// Workload of benches/README.md §One patient's twin (target under 1 s): one neutropenia patient,
+/// individualisation plus a 1,000-draw forecast of two therapies on one thread, with the time of
+/// each stage (MAP; MAP and importance sampling; the whole forecast), best of [`ROUNDS`] rounds.
 fn forecast_report(one: &rayon::ThreadPool) {
     use twin_engine::posterior::{Individual, SamplingOptions, map_estimate, sample_posterior};
     let model = twin_models::neutropenia::KloftDocetaxelV1::new();

@@ -384,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn two_compartment_eigenvalues_match_models_md() {
+    fn two_compartment_eigenvalues_match_docs_check_numbers() {
         // docs/models/pk.md §Check numbers: CL 4, V1 70, Q 4, V2 50 → α = 0.166895,
         // β = 0.027391 /h.
         let model = Mammillary::two(1.0, 4.0 / 70.0, 4.0 / 70.0, 4.0 / 50.0);
@@ -394,7 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn three_compartment_eigenvalues_match_models_md() {
+    fn three_compartment_eigenvalues_match_docs_check_numbers() {
         // docs/models/pk.md §Check numbers, Bruno docetaxel micro-constants.
         let model = Mammillary::three(1.0, 5.2, 1.06, 1.51, 1.26, 0.084);
         let lambda = model.eigenvalues().unwrap();

@@ -61,6 +61,13 @@ fn list(models: &[Box<dyn Model>]) -> String {
 }
 
 /// Everything a reviewer needs to know about one model version.
+/// The repository page documenting model `id`: `docs/models/FAMILY.md`, where the family is the
+/// id up to its first `-` (`pk-2cmt-mm` → `pk`); fitted versions keep their base model's id.
+fn documentation_page(id: &str) -> String {
+    let family = id.split('-').next().unwrap_or(id);
+    format!("docs/models/{family}.md")
+}
+
 fn describe(model: &dyn Model) -> String {
     let spec = model.spec();
     let mut t = String::new();
@@ -71,6 +78,11 @@ fn describe(model: &dyn Model) -> String {
     );
     let _ = writeln!(t, "content hash (SHA-256): {}", spec.content_hash());
     let _ = writeln!(t, "evidence: {}", spec.evidence);
+    let _ = writeln!(
+        t,
+        "documentation: {} (equations, parameter sources, assumptions)",
+        documentation_page(spec.id)
+    );
     let _ = writeln!(t, "time unit: {}\n", spec.time_unit.symbol());
     let _ = writeln!(t, "{}\n", spec.documentation.trim_end());
     let _ = writeln!(t, "States:");
@@ -140,4 +152,23 @@ fn describe(model: &dyn Model) -> String {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_released_model_has_its_documentation_page() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for model in twin_models::catalogue() {
+            let page = documentation_page(model.spec().id);
+            assert!(
+                root.join(&page).is_file(),
+                "{}: {page} is missing",
+                model.spec().id
+            );
+            assert!(describe(model.as_ref()).contains(&page));
+        }
+    }
 }

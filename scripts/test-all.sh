@@ -13,6 +13,8 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+# The evaluation report's browser test (cli/tests/eval.rs) runs with the workspace's tests.
+scripts/ensure-chromium.sh
 
 step "self-contained: no tracked file refers to a path outside the repository"
 scripts/check-self-contained.sh

@@ -17,10 +17,7 @@ site=target/widget-site
 artifacts=target/widget-artifacts
 
 step "browser"
-if [ ! -x /usr/bin/chromium ]; then
-    apt-get update
-    apt-get install -y --no-install-recommends chromium
-fi
+scripts/ensure-chromium.sh
 
 step "JS test dependencies"
 (cd wasm/e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)

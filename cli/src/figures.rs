@@ -8,7 +8,7 @@ use crate::Failure;
 use crate::files::OutputFiles;
 use crate::simulate::Study;
 use twin_engine::stats::wilson_95;
-use twin_eval::plots::{
+use twin_plots::{
     Band, FanChart, KmPlot, Observations, SurvivalCurve, fan_chart_png, fan_chart_svg, km_svg,
 };
 

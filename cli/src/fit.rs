@@ -20,11 +20,11 @@ use twin_engine::Model;
 use twin_engine::nmcsv;
 use twin_engine::population::ResidualError;
 use twin_engine::solver::SolverOptions;
-use twin_eval::plots::{ReferenceLine, ScatterPlot, scatter_svg};
 use twin_fit::estimate::{FitOptions, FitResult, Method, fit};
 use twin_fit::parameters::{ErrorModel, OmegaStructure, ParameterSettings};
 use twin_fit::saem::SaemOptions;
 use twin_models::fitted::Fitted;
+use twin_plots::{ReferenceLine, ScatterPlot, scatter_svg};
 
 use crate::Failure;
 use crate::files::{OutputFiles, number};
@@ -681,7 +681,9 @@ fn plots(fitted: &Fitted, result: &FitResult) -> Result<Vec<(String, Vec<u8>)>, 
                 y: p.y,
                 reference: p.reference,
             })
-            .map_err(|e| Failure::run(e.context(format!("plotting {}", p.file))))?;
+            .map_err(|e| {
+                Failure::run(anyhow::Error::new(e).context(format!("plotting {}", p.file)))
+            })?;
             Ok((p.file.to_owned(), svg.into_bytes()))
         })
         .collect()

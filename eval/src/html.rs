@@ -11,11 +11,11 @@ use std::fmt::Write as _;
 use crate::analysis::number;
 use crate::metrics::STANDARD_INTERVAL_LEVELS;
 use crate::plan::{Rule, metric_info, parse_rule};
-use crate::plots::{
-    CoveragePlot, CoverageSeries, DifferencePlot, DriftPlot, PitPlot, PitSeries, VpcPlot,
-    coverage_svg, drift_svg, paired_differences_svg, pit_histogram_svg, vpc_svg,
-};
 use crate::report::{CANDIDATE, MetricValue, PREVIOUS, Report, ReportBody};
+use twin_plots::{
+    CoveragePlot, CoverageSeries, DifferencePlot, DriftPlot, PitPlot, PitSeries, PlotError,
+    VpcPlot, coverage_svg, drift_svg, paired_differences_svg, pit_histogram_svg, vpc_svg,
+};
 
 /// Escapes text for HTML.
 fn esc(text: &str) -> String {
@@ -60,7 +60,7 @@ fn metric_cell(value: Option<&MetricValue>) -> String {
 }
 
 /// An SVG figure, or a note saying why it could not be drawn.
-fn figure(svg: anyhow::Result<String>, caption: &str) -> String {
+fn figure(svg: Result<String, PlotError>, caption: &str) -> String {
     match svg {
         Ok(svg) => format!(
             "<figure role=\"img\" aria-label=\"{}\">{svg}<figcaption>{}</figcaption></figure>\n",

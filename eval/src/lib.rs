@@ -18,7 +18,6 @@ pub mod error;
 pub mod html;
 pub mod metrics;
 pub mod plan;
-pub mod plots;
 pub mod protocol;
 pub mod report;
 pub mod survival_metrics;

@@ -9,6 +9,20 @@ use common::{scratch, stderr, testdata, twin};
 
 const GOOD_DATA: &str = "ID,TIME,AMT,CMT,EVID,DV\n1,0,100,1,1,.\n1,1,0,2,0,.\n1,2,0,2,0,.\n";
 
+/// Runs `twin predict --model pk-1cmt` on the file `data`, writing `out`, with `extra` arguments.
+fn predict_pk(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "predict",
+        "--model",
+        "pk-1cmt",
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap()]);
+    twin(&args)
+}
+
 /// Runs `twin predict` on `data` and checks it fails cleanly with a message naming `line` and
 /// containing `needle`.
 fn assert_predict_rejects(name: &str, data: &str, line: usize, needle: &str) {
@@ -16,15 +30,7 @@ fn assert_predict_rejects(name: &str, data: &str, line: usize, needle: &str) {
     let input = dir.join("data.csv");
     std::fs::write(&input, data).unwrap();
     let out_path = dir.join("pred.csv");
-    let out = twin(&[
-        "predict",
-        "--model",
-        "pk-1cmt",
-        "--data",
-        input.to_str().unwrap(),
-        "--out",
-        out_path.to_str().unwrap(),
-    ]);
+    let out = predict_pk(&input, &out_path, &[]);
     let message = stderr(&out);
     assert_eq!(
         out.status.code(),
@@ -58,21 +64,11 @@ fn predict_writes_one_row_per_record() {
     let input = dir.join("data.csv");
     std::fs::write(&input, GOOD_DATA).unwrap();
     let out_path = dir.join("pred.csv");
-    let out = twin(&[
-        "predict",
-        "--model",
-        "pk-1cmt",
-        "--data",
-        input.to_str().unwrap(),
-        "--param",
-        "CL=1.1",
-        "--param",
-        "V=20",
-        "--param",
-        "KA=1.5",
-        "--out",
-        out_path.to_str().unwrap(),
-    ]);
+    let out = predict_pk(
+        &input,
+        &out_path,
+        &["--param", "CL=1.1", "--param", "V=20", "--param", "KA=1.5"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = std::fs::read_to_string(&out_path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -171,15 +167,7 @@ fn a_bad_record_after_good_subjects_leaves_the_previous_output_untouched() {
     std::fs::write(&input, good_then_bad).unwrap();
     let out_path = dir.join("pred.csv");
     std::fs::write(&out_path, "an earlier run's output\n").unwrap();
-    let out = twin(&[
-        "predict",
-        "--model",
-        "pk-1cmt",
-        "--data",
-        input.to_str().unwrap(),
-        "--out",
-        out_path.to_str().unwrap(),
-    ]);
+    let out = predict_pk(&input, &out_path, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("data.csv:6: CMT 7"),

@@ -156,17 +156,8 @@ pub fn parse_arm(text: &str, model: &dyn Model, flag: &str) -> Result<Arm, Failu
                 Vec::new(),
             )
         }
-    } else if let Some(therapy) = model
-        .spec()
-        .therapies
-        .iter()
-        .find(|t| t.name == regimen.trim())
-    {
-        (
-            Regimen::parse(therapy.regimen, model.spec()).map_err(Failure::input)?,
-            Vec::new(),
-        )
     } else {
+        let regimen = model.spec().regimen_text(regimen.trim());
         (
             Regimen::parse(regimen, model.spec()).map_err(Failure::input)?,
             Vec::new(),

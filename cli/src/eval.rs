@@ -223,7 +223,7 @@ fn diff(a: &Path, b: &Path) -> Result<(), Failure> {
         new.body.identity.report_id,
         new.body.verdict.status
     );
-    let a_sha = twin_eval::report::sha256_hex(&a_bytes);
+    let a_sha = twin_engine::model::sha256_hex(&a_bytes);
     for line in twin_eval::diff::diff_reports(&old, &a_sha, &new) {
         println!("{line}");
     }

@@ -11,6 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use twin_engine::csv::{self, Missing};
 
 /// The marker between a file's name and the process id in a temporary name.
 const TEMPORARY_MARKER: &str = ".tmp-";
@@ -240,20 +241,10 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating output directory {}", dir.display()))
 }
 
-/// Formats a number for CSV: shortest text that reads back to the same `f64`; `.` for NaN
-/// (NONMEM's missing value), `inf`/`-inf` spelled out.
+/// A number for the CLI's CSV files (NONMEM-style tables): [`twin_engine::csv::number`] with `.`
+/// for a missing value.
 pub fn number(x: f64) -> String {
-    if x.is_nan() {
-        ".".to_owned()
-    } else if x.is_infinite() {
-        if x > 0.0 {
-            "inf".to_owned()
-        } else {
-            "-inf".to_owned()
-        }
-    } else {
-        format!("{x}")
-    }
+    csv::number(x, Missing::Dot)
 }
 
 #[cfg(test)]

@@ -183,7 +183,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let text = String::from_utf8(bytes.clone())
         .map_err(|_| Failure::input(anyhow!("{source}: the file is not UTF-8 text")))?;
     let dataset = nmcsv::parse_dataset(&source, &text).map_err(Failure::input)?;
-    let data_sha256 = twin_fit::version::sha256_hex(&bytes);
+    let data_sha256 = twin_engine::model::sha256_hex(&bytes);
 
     let total = match options.method {
         Method::FoceI => options.max_iterations,

@@ -12,6 +12,7 @@ use twin_engine::montecarlo::{
     Arm, CohortOptions, CohortSummary, Crossing, PatientTrajectories, ThresholdEvent, run_cohort,
 };
 use twin_engine::nmcsv;
+use twin_engine::predict::{ParameterOverride, ParameterSource};
 use twin_engine::protocol::Protocol;
 use twin_engine::random::RNG_ALGORITHM;
 use twin_engine::regimen::{Regimen, parse_duration};
@@ -155,17 +156,8 @@ pub fn parse_arm(text: &str, model: &dyn Model, flag: &str) -> Result<Arm, Failu
                 Vec::new(),
             )
         }
-    } else if let Some(therapy) = model
-        .spec()
-        .therapies
-        .iter()
-        .find(|t| t.name == regimen.trim())
-    {
-        (
-            Regimen::parse(therapy.regimen, model.spec()).map_err(Failure::input)?,
-            Vec::new(),
-        )
     } else {
+        let regimen = model.spec().regimen_text(regimen.trim());
         (
             Regimen::parse(regimen, model.spec()).map_err(Failure::input)?,
             Vec::new(),
@@ -531,16 +523,13 @@ pub fn with_study<R>(
         .params
         .iter()
         .map(|text| {
-            let (name, value) = text
-                .split_once('=')
-                .ok_or_else(|| Failure::input(anyhow!("--param '{text}': expected NAME=VALUE")))?;
-            let value: f64 = value.trim().parse().map_err(|_| {
-                Failure::input(anyhow!(
-                    "--param '{text}': '{}' is not a number",
-                    value.trim()
-                ))
-            })?;
-            Ok((name.trim().to_owned(), value))
+            let o = ParameterOverride::parse(text).map_err(Failure::input)?;
+            match o.source {
+                ParameterSource::Value(value) => Ok((o.name, value)),
+                ParameterSource::Column(_) => Err(Failure::input(anyhow!(
+                    "--param '{text}': a simulation reads no dataset; give NAME=VALUE"
+                ))),
+            }
         })
         .collect::<Result<Vec<_>, Failure>>()?;
     let fixed = FixedParameters::new(released.as_ref(), &overrides).map_err(Failure::input)?;

@@ -5,6 +5,7 @@
 //! the clock or the OS entropy, and callers pass seeds in. Start with [`simulate::Simulator`] for
 //! one patient, [`montecarlo::run_cohort`] for many, and [`records`] for the data format.
 
+pub mod csv;
 pub mod error;
 pub mod forecast;
 pub mod math;

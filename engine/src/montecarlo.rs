@@ -572,6 +572,49 @@ fn scale_doses(records: &[Record], covariates: &[f64], scaled: &mut Vec<Record>)
     }
 }
 
+/// Model outcomes of one virtual patient under one arm, from its noise-free trajectory `values`
+/// (row-major `times × outputs`) with individual parameters `params` and covariates
+/// `covariates`, into `outcomes` (one value per model outcome). Stochastic events (dropout,
+/// death) are drawn from the `Dropout` stream of `(seed, replicate, patient)`, the same under
+/// every arm, so they are paired across arms. Nothing is drawn when the model has no outcomes.
+///
+/// [`run_cohort`] and the twin trial's per-patient simulation share this step.
+pub fn patient_outcomes<M: Model + ?Sized>(
+    model: &M,
+    (seed, replicate, patient): (u64, u64, u64),
+    times: &[f64],
+    values: &[f64],
+    params: &[f64],
+    covariates: &[f64],
+    outcomes: &mut [f64],
+) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let mut events = RandomStream::new(seed, replicate, patient, Purpose::Dropout);
+    model.outcomes(times, values, params, covariates, &mut events, outcomes);
+}
+
+/// Turns one virtual patient's noise-free outputs `values` (row-major `times × n_outputs`) into
+/// observations: residual error of each output in time-major order from the `Residual` stream
+/// of `(seed, replicate, patient)`, the same under every arm (common random numbers for paired
+/// arms).
+///
+/// [`run_cohort`] and the twin trial's per-patient simulation share this step.
+pub fn add_residual_error(
+    population: &Population,
+    (seed, replicate, patient): (u64, u64, u64),
+    n_outputs: usize,
+    values: &mut [f64],
+) {
+    let mut eps = RandomStream::new(seed, replicate, patient, Purpose::Residual);
+    for row in values.chunks_mut(n_outputs) {
+        for (o, v) in row.iter_mut().enumerate() {
+            *v = population.residual(o).observe(*v, eps.normal());
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn simulate_patient<M: Model + ?Sized>(
     model: &M,
@@ -670,40 +713,25 @@ fn simulate_patient<M: Model + ?Sized>(
         match result {
             Ok(()) => {
                 let arm_values = &mut values[arm_values_range];
-                if n_outcomes > 0 {
-                    // Outcomes come from the noise-free trajectory. The same event stream in every
-                    // arm makes stochastic events (dropout, death) paired across arms.
-                    let mut event_stream = RandomStream::new(
-                        options.seed,
-                        options.replicate,
-                        patient,
-                        Purpose::Dropout,
-                    );
-                    let first = options
-                        .output_times
-                        .partition_point(|&t| t < options.outcome_start);
-                    model.outcomes(
-                        &options.output_times[first..],
-                        &arm_values[first * n_out..],
-                        &ws.params,
-                        &ws.covariates,
-                        &mut event_stream,
-                        &mut outcomes[arm_idx * n_outcomes..(arm_idx + 1) * n_outcomes],
-                    );
-                }
+                let first = options
+                    .output_times
+                    .partition_point(|&t| t < options.outcome_start);
+                patient_outcomes(
+                    model,
+                    (options.seed, options.replicate, patient),
+                    &options.output_times[first..],
+                    &arm_values[first * n_out..],
+                    &ws.params,
+                    &ws.covariates,
+                    &mut outcomes[arm_idx * n_outcomes..(arm_idx + 1) * n_outcomes],
+                );
                 if options.with_residual_error {
-                    // Same residual stream in every arm: common random numbers for paired arms.
-                    let mut eps = RandomStream::new(
-                        options.seed,
-                        options.replicate,
-                        patient,
-                        Purpose::Residual,
+                    add_residual_error(
+                        population,
+                        (options.seed, options.replicate, patient),
+                        n_out,
+                        arm_values,
                     );
-                    for row in arm_values.chunks_mut(n_out) {
-                        for (o, v) in row.iter_mut().enumerate() {
-                            *v = population.residual(o).observe(*v, eps.normal());
-                        }
-                    }
                 }
             }
             Err(e) => failures[arm_idx] = Some(e.for_patient(patient.to_string()).to_string()),

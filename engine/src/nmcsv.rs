@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::csv::Missing;
 use crate::error::EngineError;
 use crate::records::{Dataset, DoseRate, Evid, Record, SteadyState, Subject};
 
@@ -304,7 +305,7 @@ pub fn write_dataset(dataset: &Dataset) -> String {
             let mut fields = vec![
                 id.clone(),
                 format_number(record.time),
-                record.dv.map_or_else(|| ".".to_owned(), format_number),
+                format_number(record.dv.unwrap_or(f64::NAN)),
                 if record.dv.is_some() { "0" } else { "1" }.to_owned(),
                 record.evid.code().to_string(),
                 format_number(record.amt),
@@ -879,11 +880,12 @@ fn as_integer(value: f64) -> Option<i64> {
 }
 
 /// Formats a number so that it reads back to the same `f64`: the shortest round-trip digits,
-/// without `.0` on whole numbers, in exponent form when very large or small. NaN and infinities
-/// are written as `.` (missing).
+/// without `.0` on whole numbers, in exponent form when very large or small (where it differs
+/// from [`crate::csv::number`], which the tables written next to datasets use). NaN and
+/// infinities are written as `.` (missing), [`Missing::Dot`].
 fn format_number(value: f64) -> String {
     if !value.is_finite() {
-        return ".".to_owned();
+        return Missing::Dot.text().to_owned();
     }
     let magnitude = value.abs();
     if magnitude > 0.0 && !(1e-5..1e15).contains(&magnitude) {

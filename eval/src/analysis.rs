@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use twin_engine::model::sha256_hex;
 use twin_engine::montecarlo::Crossing;
 use twin_engine::random::RNG_ALGORITHM;
 
@@ -35,7 +36,7 @@ use crate::report::{
     PREVIOUS, PairedDifference, PatientComparison, PatientNote, PlanRecord, PosteriorDiagnostics,
     PredictionDrift, Prepared, ProgramIdentity, ProtocolRecord, Report, ReportBody,
     Reproducibility, RiskAssessment, SignOff, SubgroupResult, Verdict, Verification,
-    VersionResults, VpcBinRecord, sha256_hex,
+    VersionResults, VpcBinRecord,
 };
 use crate::survival_metrics::{
     CensoredSample, brier_score, harrell_c, integrated_brier_score, uno_c,

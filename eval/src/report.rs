@@ -29,8 +29,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use twin_engine::model::{Model, ModelSpec};
+use twin_engine::model::{Model, ModelSpec, sha256_hex};
 use twin_engine::montecarlo::{Arm, Crossing, ThresholdEvent};
 use twin_engine::nmcsv::parse_dataset;
 use twin_engine::posterior::MapOptions;
@@ -54,15 +53,6 @@ pub const REPORT_SCHEMA: &str = "twinsim-eval-report/1";
 pub const CANDIDATE: &str = "candidate";
 /// Role of the version the candidate replaces.
 pub const PREVIOUS: &str = "previous";
-
-/// Hex SHA-256 of `bytes`.
-#[must_use]
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A file that went into the report: its path as written in the plan and its bytes.
 #[derive(Debug, Clone, Copy)]

@@ -8,11 +8,10 @@
 
 use std::path::PathBuf;
 
+use twin_engine::model::sha256_hex;
 use twin_eval::diff::diff_reports;
 use twin_eval::plan::ValidationPlan;
-use twin_eval::report::{
-    EvaluationInputs, InputFile, ProgramInfo, Report, evaluate, prepare, sha256_hex,
-};
+use twin_eval::report::{EvaluationInputs, InputFile, ProgramInfo, Report, evaluate, prepare};
 
 fn example_dir() -> PathBuf {
     PathBuf::from(concat!(

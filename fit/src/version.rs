@@ -83,16 +83,6 @@ struct ProvenanceJson {
     tool: String,
 }
 
-/// SHA-256 of `bytes` as 64 lowercase hex digits (the data hash of a fit's provenance).
-#[must_use]
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The fitted parameter set of `result`, with provenance: the data file's name and SHA-256, the
 /// SAEM seed (if any) and an optional version label.
 #[must_use]

@@ -3,8 +3,9 @@
 //! refused with the file and the reason.
 
 use twin_engine::Model;
+use twin_engine::model::sha256_hex;
 use twin_engine::population::ResidualError;
-use twin_fit::version::{from_json, sha256_hex, to_json};
+use twin_fit::version::{from_json, to_json};
 use twin_models::fitted::{Fitted, FittedParameters, Provenance};
 
 fn find(name: &str) -> Result<Box<dyn Model>, String> {

@@ -60,7 +60,7 @@ use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
-use twin_engine::model::{Model, OutcomeKind, TimeUnit};
+use twin_engine::model::{Model, OutcomeKind, TimeUnit, sha256_hex};
 use twin_engine::montecarlo::Arm;
 use twin_engine::population::ResidualError;
 use twin_engine::protocol::Protocol;
@@ -1193,16 +1193,6 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
         solver: SolverOptions::default(),
         truth,
     })
-}
-
-/// SHA-256 of `bytes` as lowercase hex.
-#[must_use]
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Smallest block `B ≤ MAX_BLOCK` with `B·f` and `B·(1 − f)` positive integers, as `(B, B·f)`.

@@ -2,27 +2,24 @@
 //! per-replicate table and the sample-size evaluations. No IO here.
 //!
 //! CSV conventions: a header row, comma separators, numbers in the shortest form that reads back
-//! to the same `f64`, an empty cell for a missing number (R's `read.csv` and pandas read it as
-//! NA), text with commas or quotes quoted with doubled quotes.
+//! to the same `f64`, an empty cell for a missing number (CDISC ADaM's convention; R's
+//! `read.csv` and pandas read it as NA; the rule is [`twin_engine::csv`]'s), text with commas or
+//! quotes quoted with doubled quotes.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use twin_engine::csv::{self, Missing};
 
 use crate::design::Design;
 use crate::replicates::{ReplicateResult, Trial};
 use crate::summary::{AnalysisSummary, ClosedForm, SampleSizeSearch};
 
-/// A number for CSV: shortest round-trip text, empty for NaN, `inf`/`-inf` spelled out.
+/// A number for the trial's CSV files (reports and ADaM tables): [`twin_engine::csv::number`]
+/// with an empty cell for a missing value, the CDISC ADaM convention.
 #[must_use]
 pub fn number(x: f64) -> String {
-    if x.is_nan() {
-        String::new()
-    } else if x.is_infinite() {
-        if x > 0.0 { "inf" } else { "-inf" }.to_owned()
-    } else {
-        format!("{x}")
-    }
+    csv::number(x, Missing::Empty)
 }
 
 /// A text cell for CSV, quoted when it contains a comma, quote or line break.

@@ -7,17 +7,17 @@
 //! file), and simulates the control regimen for treated patients only (the null scenario). It
 //! reuses run_cohort's per-patient recipe and streams instead (see [`crate::cohort`]): the noise-free
 //! trajectory on the visit grid (doses before outputs at equal times; dosing rules through
-//! [`run_protocol`]), model outcomes from that trajectory with the `Dropout` stream shared by all
-//! regimens, then residual error on every visit and output in time-major order from the
-//! `Residual` stream shared by all regimens. A test checks that the result equals run_cohort's
-//! trajectories bit for bit.
+//! [`run_protocol`]), then the engine's own per-patient steps: model outcomes from that
+//! trajectory ([`twin_engine::montecarlo::patient_outcomes`], `Dropout` stream shared by all
+//! regimens) and residual error on every visit and output
+//! ([`twin_engine::montecarlo::add_residual_error`], `Residual` stream shared by all regimens). A
+//! test checks that the result equals run_cohort's trajectories bit for bit.
 
 use twin_engine::EngineError;
 use twin_engine::model::Model;
-use twin_engine::montecarlo::Arm;
+use twin_engine::montecarlo::{Arm, add_residual_error, patient_outcomes};
 use twin_engine::population::Population;
 use twin_engine::protocol::{Protocol, run_protocol};
-use twin_engine::random::{Purpose, RandomStream};
 use twin_engine::records::Record;
 use twin_engine::simulate::{ParameterTrack, Simulator};
 use twin_engine::solver::SolverOptions;
@@ -161,24 +161,18 @@ pub fn simulate_regimen(
     let mut predicted = vec![0.0; grid.len() * n_out];
     sim.trajectory(arm, params, covariates, grid, &mut predicted)?;
     let mut outcomes = vec![f64::NAN; spec.outcomes.len()];
-    if !outcomes.is_empty() {
-        let mut events = RandomStream::new(seed, replicate, index, Purpose::Dropout);
-        sim.model.outcomes(
-            grid,
-            &predicted,
-            params,
-            covariates,
-            &mut events,
-            &mut outcomes,
-        );
-    }
+    let streams = (seed, replicate, index);
+    patient_outcomes(
+        sim.model,
+        streams,
+        grid,
+        &predicted,
+        params,
+        covariates,
+        &mut outcomes,
+    );
     let mut observed = predicted.clone();
-    let mut eps = RandomStream::new(seed, replicate, index, Purpose::Residual);
-    for row in observed.chunks_mut(n_out) {
-        for (o, v) in row.iter_mut().enumerate() {
-            *v = population.residual(o).observe(*v, eps.normal());
-        }
-    }
+    add_residual_error(population, streams, n_out, &mut observed);
     Ok(RegimenResult {
         predicted,
         observed,

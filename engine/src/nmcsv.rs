@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use crate::csv::Missing;
 use crate::error::EngineError;
-use crate::records::{Dataset, DoseRate, Evid, Record, SteadyState, Subject};
+use crate::records::{Dataset, DoseRate, Evid, MAX_DOSES_PER_RECORD, Record, SteadyState, Subject};
 
 /// Column names with a fixed meaning; every other column is a covariate.
 const STANDARD_COLUMNS: [&str; 11] = [
@@ -91,11 +91,13 @@ const RATE_MATCH_TOL: f64 = 1e-9;
 /// contiguous; EVID other than 0–4, 101 or 10101; SS other than 0–3 (or the marker 99, see above);
 /// RATE negative but not −1
 /// or −2; MDV other than 0 or 1; a negative, fractional or negative-compartment (turn-off) CMT;
-/// a negative AMT or II; a negative or fractional ADDL; ADDL > 0 with II 0; a dose (EVID 1 or
+/// a negative AMT or II; a negative or fractional ADDL, or one of [`MAX_DOSES_PER_RECORD`] or
+/// more; ADDL > 0 with II 0; a last additional dose (TIME + II × ADDL) beyond the finite
+/// numbers; a dose (EVID 1 or
 /// 4) with AMT 0, or with SS ≠ 0 and II 0, unless it is a steady-state constant infusion
 /// (SS 1, RATE > 0, II 0, AMT 0); AMT > 0 on a record that is not a dose; an rxode2 EVID 101
-/// or 10101 row whose CMT or RATE contradicts its code, or a 10101 infusion that is not both
-/// started and stopped.
+/// or 10101 row whose CMT or RATE contradicts its code, a 10101 infusion that is not both
+/// started and stopped, or one whose amount (rate × duration) is not a finite number.
 pub fn parse_dataset(source: &str, text: &str) -> Result<Dataset, EngineError> {
     let mut reader = SubjectReader::new(source);
     let mut subjects = Vec::new();
@@ -621,12 +623,22 @@ fn parse_row(
             "II {ii} is negative; expected an interdose interval ≥ 0"
         )));
     }
+    let whole = addl_value >= 0.0 && addl_value.fract().abs() <= 0.0;
+    if !whole {
+        return Err(err(format!(
+            "ADDL {addl_value} is not a non-negative whole number; expected the number of \
+             additional doses (0, 1, 2, …)"
+        )));
+    }
     let addl = as_integer(addl_value)
         .and_then(|addl| u32::try_from(addl).ok())
+        .filter(|&addl| addl < MAX_DOSES_PER_RECORD)
         .ok_or_else(|| {
             err(format!(
-                "ADDL {addl_value} is not a non-negative whole number; expected the number of \
-                 additional doses (0, 1, 2, …)"
+                "ADDL {addl_value} is above the limit of {} additional doses \
+                 ({MAX_DOSES_PER_RECORD} doses in one record); expected fewer, or the doses \
+                 split over several records",
+                MAX_DOSES_PER_RECORD - 1
             ))
         })?;
     let ss = SteadyState::from_code(ss_value).map_err(|msg| {
@@ -652,6 +664,13 @@ fn parse_row(
     if addl > 0 && ii <= 0.0 {
         return Err(err(format!(
             "ADDL {addl} with II {ii}; additional doses need an interdose interval II > 0"
+        )));
+    }
+    let last_dose = time + ii * f64::from(addl);
+    if !last_dose.is_finite() {
+        return Err(err(format!(
+            "the last additional dose falls at TIME + II × ADDL = {time} + {ii} × {addl}, which \
+             is not a finite number; expected a smaller II or ADDL"
         )));
     }
     if evid.is_dose() && !matches!(infusion, Rxode2Infusion::Stop(_)) {
@@ -777,7 +796,20 @@ fn finish_subject(
                         ),
                     ));
                 }
-                rows[start_idx].record.amt = rate * duration;
+                let amount = rate * duration;
+                if !amount.is_finite() {
+                    return Err(EngineError::input(
+                        source,
+                        stop_line,
+                        format!(
+                            "rxode2 EVID 10101 infusion started on line {} gives the amount rate × \
+                             duration = {rate} × {duration}, which is not a finite number; \
+                             expected a smaller rate or a shorter infusion",
+                            rows[start_idx].line
+                        ),
+                    ));
+                }
+                rows[start_idx].record.amt = amount;
                 keep[row_idx] = false;
             }
         }

@@ -6,6 +6,13 @@
 
 use crate::error::EngineError;
 
+/// Most doses one record or one regimen may give: the dose itself and its additional doses
+/// (ADDL < this), or all the doses of a regimen's segments together. 100 000 doses is eleven
+/// years of hourly dosing; a count in the billions (ADDL 4294967295, `x999999999`) would make
+/// one patient's simulation run for hours or a protocol's dose plan fill the memory, so readers
+/// refuse it.
+pub const MAX_DOSES_PER_RECORD: u32 = 100_000;
+
 /// Event identifier (NONMEM `EVID`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Evid {

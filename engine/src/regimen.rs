@@ -17,7 +17,7 @@
 
 use crate::error::EngineError;
 use crate::model::{ModelSpec, TimeUnit};
-use crate::records::{DoseRate, Evid, Record, SteadyState};
+use crate::records::{DoseRate, Evid, MAX_DOSES_PER_RECORD, Record, SteadyState};
 
 /// A parsed regimen: dose records in the model's time unit.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,9 +89,12 @@ impl Regimen {
     /// Parses regimen text for `model`.
     ///
     /// # Errors
-    /// [`EngineError::Invalid`] naming the offending word and what was expected.
+    /// [`EngineError::Invalid`] naming the offending word and what was expected; also when the
+    /// segments give more than [`MAX_DOSES_PER_RECORD`] doses in all, or a time, amount or rate
+    /// is too large to be a finite number.
     pub fn parse(text: &str, model: &ModelSpec) -> Result<Self, EngineError> {
         let mut doses = Vec::new();
+        let mut total_doses = 0_u64;
         for segment in text.split(';') {
             let segment = segment.trim();
             if segment.is_empty() {
@@ -100,11 +103,19 @@ impl Regimen {
             if segment.eq_ignore_ascii_case("none") || segment.eq_ignore_ascii_case("control") {
                 continue;
             }
-            doses.push(
-                parse_segment(segment, model).map_err(|message| {
-                    EngineError::invalid(format!("regimen '{text}'"), message)
-                })?,
-            );
+            let dose = parse_segment(segment, model)
+                .map_err(|message| EngineError::invalid(format!("regimen '{text}'"), message))?;
+            total_doses += u64::from(dose.0.addl) + 1;
+            if total_doses > u64::from(MAX_DOSES_PER_RECORD) {
+                return Err(EngineError::invalid(
+                    format!("regimen '{text}'"),
+                    format!(
+                        "the segments give more than the limit of {MAX_DOSES_PER_RECORD} doses in \
+                         all; expected fewer doses"
+                    ),
+                ));
+            }
+            doses.push(dose);
         }
         doses.sort_by(|a, b| a.0.time.total_cmp(&b.0.time));
         let (doses, scale_by): (Vec<Record>, Vec<Option<usize>>) = doses.into_iter().unzip();
@@ -144,7 +155,11 @@ fn parse_time(word: &str, unit: TimeUnit) -> Result<f64, String> {
     if value < 0.0 {
         return Err(format!("time '{word}' must not be negative"));
     }
-    Ok(hours / unit.hours())
+    let time = hours / unit.hours();
+    if !time.is_finite() {
+        return Err(format!("time '{word}' is too large"));
+    }
+    Ok(time)
 }
 
 fn parse_segment(segment: &str, model: &ModelSpec) -> Result<(Record, Option<usize>), String> {
@@ -231,9 +246,24 @@ fn parse_segment(segment: &str, model: &ModelSpec) -> Result<(Record, Option<usi
                 }
             }
             _ if w.starts_with('x') && w.len() > 1 => {
-                count = w[1..]
+                let digits = &w[1..];
+                let unsigned = digits.strip_prefix('+').unwrap_or(digits);
+                let is_number =
+                    !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit());
+                if !is_number {
+                    return Err(format!("expected a dose count like x7, got '{w}'"));
+                }
+                // Digits that do not fit a u32 are a count far above the limit.
+                count = digits
                     .parse()
-                    .map_err(|_| format!("expected a dose count like x7, got '{w}'"))?;
+                    .ok()
+                    .filter(|&n| n <= MAX_DOSES_PER_RECORD)
+                    .ok_or_else(|| {
+                        format!(
+                            "dose count {unsigned} is above the limit of {MAX_DOSES_PER_RECORD} \
+                             doses"
+                        )
+                    })?;
                 if count == 0 {
                     return Err("dose count must be at least 1".into());
                 }
@@ -277,11 +307,41 @@ fn parse_segment(segment: &str, model: &ModelSpec) -> Result<(Record, Option<usi
         }
         amount *= amount_factor(mass_unit, model.states[cmt].unit)?;
     }
+    if !(amount.is_finite() && amount > 0.0) {
+        return Err(format!(
+            "dose amount {amount_text} {} is not a positive finite number in {}",
+            unit_word.unwrap_or(""),
+            model.states[cmt].unit
+        ));
+    }
     if count > 1 && interval <= 0.0 {
         return Err(format!("{count} doses need an interval such as q24h"));
     }
+    // The end of the last dose's interval (`Regimen::natural_end`) must be a number too.
+    let end = if count > 1 {
+        at + interval * f64::from(count)
+    } else {
+        at
+    };
+    if !end.is_finite() {
+        return Err(format!(
+            "{count} doses every {interval} {} from {at} end at a time too large to be a \
+             number; expected a shorter interval or fewer doses",
+            model.time_unit.symbol()
+        ));
+    }
     let rate = match duration {
-        Some(d) => DoseRate::Rate(amount / d),
+        Some(d) => {
+            let rate = amount / d;
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(format!(
+                    "the infusion rate (amount / duration = {amount} / {d} {}) is not a positive \
+                     finite number; expected a dose and an infusion of usual size",
+                    model.time_unit.symbol()
+                ));
+            }
+            DoseRate::Rate(rate)
+        }
         None => DoseRate::Bolus,
     };
     let record = Record {

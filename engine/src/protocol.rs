@@ -145,12 +145,13 @@ impl Protocol {
     ///
     /// # Errors
     /// [`EngineError::Input`] naming `source` and the line for malformed JSON or unknown fields;
-    /// [`EngineError::Invalid`] naming the rule for an unknown output, a missing or double
-    /// threshold or action, or an invalid duration, fraction or dose.
+    /// [`EngineError::Invalid`] naming `source` and the regimen for invalid regimen text, or
+    /// `source` and the rule for an unknown output, a missing or double threshold or action, or
+    /// an invalid duration, fraction or dose.
     pub fn parse(source: &str, text: &str, model: &ModelSpec) -> Result<Self, EngineError> {
         let parsed: ProtocolText = serde_json::from_str(text)
             .map_err(|e| EngineError::input(source, e.line(), format!("invalid protocol: {e}")))?;
-        let regimen = Regimen::parse(&parsed.regimen, model)?;
+        let regimen = Regimen::parse(&parsed.regimen, model).map_err(|e| in_file(source, e))?;
         if regimen.doses.iter().any(|d| d.ss != SteadyState::No) {
             return Err(EngineError::invalid(
                 format!("protocol {source}"),
@@ -159,6 +160,13 @@ impl Protocol {
         }
         let mut rules = Vec::new();
         for (i, rule) in parsed.rules.into_iter().enumerate() {
+            if rule.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(EngineError::invalid(
+                    format!("{source}: rule {}", i + 1),
+                    "\"name\" is empty; expected the name shown in outputs, or no \"name\" \
+                     (the rule is then called by its number)",
+                ));
+            }
             let name = rule
                 .name
                 .clone()
@@ -195,7 +203,8 @@ impl Protocol {
                 return Err(invalid("\"then\" needs exactly one of \"delay\", \"reduce_by\", \"skip\": true or \"add\"".into()));
             }
             let action = if let Some(d) = &a.delay {
-                let delay = parse_duration(d, model.time_unit)?;
+                let delay = parse_duration(d, model.time_unit)
+                    .map_err(|e| invalid(format!("\"delay\": {e}")))?;
                 if delay <= 0.0 {
                     return Err(invalid("the delay must be positive".into()));
                 }
@@ -208,7 +217,8 @@ impl Protocol {
                 }
                 Action::Reduce(f)
             } else if let Some(dose) = &a.add {
-                let extra = Regimen::parse(dose, model)?;
+                let extra =
+                    Regimen::parse(dose, model).map_err(|e| invalid(format!("\"add\": {e}")))?;
                 match extra.doses.as_slice() {
                     [one] if one.addl == 0 && extra.scale_by[0].is_none() => {
                         Action::Add(one.clone())
@@ -251,6 +261,16 @@ impl Protocol {
         }
         plan.sort_by(|a, b| a.time.total_cmp(&b.time));
         plan
+    }
+}
+
+/// `error` (of the protocol's regimen) with the protocol file named first.
+fn in_file(source: &str, error: EngineError) -> EngineError {
+    match error {
+        EngineError::Invalid { what, message } => {
+            EngineError::invalid(format!("{source}: {what}"), message)
+        }
+        other => other,
     }
 }
 

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use crate::design::{Design, EndpointKind, iso_date_from_days};
+use crate::design::{Design, EndpointKind, FIRST_ISO_DAY, LAST_ISO_DAY, iso_date_from_days};
 use crate::endpoints::{CNSR_DROPOUT, CNSR_EVENT};
 use crate::replicates::ReplicateData;
 use crate::report::{number, text};
@@ -24,12 +24,15 @@ fn days(design: &Design, t: f64) -> f64 {
     t * design.time_unit().hours() / 24.0
 }
 
+/// The ISO date `day_offset` days after the study start; empty beyond the four-digit years
+/// (ISO 8601's basic range), where no date is written.
 fn date(design: &Design, day_offset: f64) -> String {
-    if day_offset.is_finite() {
-        iso_date_from_days(design.start_day + day_offset.floor() as i64)
-    } else {
-        String::new()
-    }
+    let day = day_offset
+        .is_finite()
+        .then(|| design.start_day.checked_add(day_offset.floor() as i64))
+        .flatten()
+        .filter(|day| (FIRST_ISO_DAY..=LAST_ISO_DAY).contains(day));
+    day.map_or_else(String::new, iso_date_from_days)
 }
 
 /// `SEX` as `F`/`M` when the model's `SEX` covariate says which code is which in its unit

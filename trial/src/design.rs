@@ -87,6 +87,14 @@ pub const DEFAULT_PROGNOSTIC_SEED: u64 = 1;
 pub const DEFAULT_START_DATE: &str = "2026-01-05";
 /// Largest block of the permuted-block randomisation.
 const MAX_BLOCK: u64 = 1_000;
+/// Most patients in a count of the design: randomised patients, the truth and historical cohorts,
+/// a randomisation block and the largest sample size searched. Every patient is simulated and held
+/// in memory for its replicate trial, so a count in the billions would exhaust the memory.
+pub const MAX_PATIENTS: u64 = 10_000_000;
+/// Most replicate trials, of the run and of the sample-size search.
+pub const MAX_REPLICATES: u64 = 1_000_000;
+/// Most prior (and simulated) draws of the prognostic score.
+pub const MAX_PROGNOSTIC_DRAWS: u64 = 1_000_000;
 /// Tolerance on the sum of the allocation fractions and on each fraction being `k/B` for the
 /// allocation unit `B` (so that 2:1 may be written 0.6667 and 0.3333).
 const ALLOCATION_TOL: f64 = 5e-4;
@@ -709,7 +717,14 @@ impl Ctx<'_> {
         })
     }
 
-    fn count(&self, value: &Spanned<i64>, field: &str, min: i64) -> Result<u64, TrialError> {
+    /// A count in `min..=max`.
+    fn count(
+        &self,
+        value: &Spanned<i64>,
+        field: &str,
+        min: i64,
+        max: u64,
+    ) -> Result<u64, TrialError> {
         let v = *value.get_ref();
         if v < min {
             return Err(self.err(
@@ -718,7 +733,14 @@ impl Ctx<'_> {
                 format!("{v} is too small; expected an integer >= {min}"),
             ));
         }
-        Ok(u64::try_from(v).unwrap_or_default())
+        match u64::try_from(v) {
+            Ok(count) if count <= max => Ok(count),
+            _ => Err(self.err(
+                value.span(),
+                field,
+                format!("{v} is above the limit of {max}; expected an integer <= {max}"),
+            )),
+        }
     }
 }
 
@@ -775,7 +797,7 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
             "expected a non-empty name without commas",
         ));
     }
-    let replicates = ctx.count(&trial.replicates, "trial.replicates", 1)?;
+    let replicates = ctx.count(&trial.replicates, "trial.replicates", 1, MAX_REPLICATES)?;
     let seed = u64::try_from(*trial.seed.get_ref()).map_err(|_| {
         ctx.err(
             trial.seed.span(),
@@ -798,7 +820,10 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
             ctx.err(
                 d.span(),
                 "trial.start_date",
-                format!("'{}' is not a date; expected YYYY-MM-DD", d.get_ref()),
+                format!(
+                    "'{}' is not a date; expected YYYY-MM-DD with a year from 0000 to 9999",
+                    d.get_ref()
+                ),
             )
         })?,
         None => days_from_iso_date(DEFAULT_START_DATE).unwrap_or_default(),
@@ -878,7 +903,7 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
         None => 0.0,
     };
     let truth_patients = match &trial.truth_patients {
-        Some(n) => ctx.count(n, "trial.truth_patients", 10)?,
+        Some(n) => ctx.count(n, "trial.truth_patients", 10, MAX_PATIENTS)?,
         None => DEFAULT_TRUTH_PATIENTS,
     };
 
@@ -993,7 +1018,7 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
         })?;
     let block_size = match &trial.block_size {
         Some(b) => {
-            let b_value = ctx.count(b, "trial.block_size", 1)?;
+            let b_value = ctx.count(b, "trial.block_size", 1, MAX_PATIENTS)?;
             if b_value % allocation_unit != 0 {
                 return Err(ctx.err(
                     b.span(),
@@ -1008,7 +1033,7 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
         }
         None => 2 * allocation_unit,
     };
-    let patients = ctx.count(&trial.patients, "trial.patients", 1)?;
+    let patients = ctx.count(&trial.patients, "trial.patients", 1, MAX_PATIENTS)?;
     if patients % allocation_unit != 0 || patients < 2 * allocation_unit {
         return Err(ctx.err(
             trial.patients.span(),
@@ -1112,12 +1137,12 @@ fn resolve(ctx: &Ctx<'_>, raw: RawDesign, inputs: &Inputs<'_>) -> Result<Design,
                 target_power = v;
             }
             let search_replicates = match &s.replicates {
-                Some(r) => ctx.count(r, "sample_size.replicates", 10)?,
+                Some(r) => ctx.count(r, "sample_size.replicates", 10, MAX_REPLICATES)?,
                 None => replicates,
             };
             let max_patients = match &s.max_patients {
                 Some(m) => {
-                    let v = ctx.count(m, "sample_size.max_patients", 1)?;
+                    let v = ctx.count(m, "sample_size.max_patients", 1, MAX_PATIENTS)?;
                     if v < 2 * allocation_unit {
                         return Err(ctx.err(
                             m.span(),
@@ -1954,7 +1979,7 @@ fn resolve_prognostic(
     let draws =
         |v: &Option<Spanned<i64>>, field: &str, default: u64| -> Result<usize, TrialError> {
             let n = match v {
-                Some(n) => ctx.count(n, field, 1)?,
+                Some(n) => ctx.count(n, field, 1, MAX_PROGNOSTIC_DRAWS)?,
                 None => default,
             };
             usize::try_from(n).map_err(|_| ctx.err(span.clone(), field, "too large"))
@@ -1987,7 +2012,7 @@ fn resolve_prognostic(
         None => DEFAULT_PROGNOSTIC_SEED,
     };
     let historical_patients = match &p.historical_patients {
-        Some(n) => ctx.count(n, "prognostic.historical_patients", 10)?,
+        Some(n) => ctx.count(n, "prognostic.historical_patients", 10, MAX_PATIENTS)?,
         None => DEFAULT_HISTORICAL_PATIENTS,
     };
     Ok(PrognosticSpec {
@@ -2010,14 +2035,19 @@ fn resolve_prognostic(
     })
 }
 
-/// Days since 1970-01-01 of an ISO date `YYYY-MM-DD` (proleptic Gregorian), `None` if invalid.
+/// Days since 1970-01-01 of an ISO date `YYYY-MM-DD` (proleptic Gregorian, years 0000 to
+/// 9999), `None` if invalid.
 #[must_use]
 pub fn days_from_iso_date(text: &str) -> Option<i64> {
     let mut parts = text.trim().split('-');
     let year: i64 = parts.next()?.parse().ok()?;
     let month: i64 = parts.next()?.parse().ok()?;
     let day: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || day < 1 {
+    if parts.next().is_some()
+        || !(0..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day < 1
+    {
         return None;
     }
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -2048,6 +2078,11 @@ pub fn days_from_iso_date(text: &str) -> Option<i64> {
     Some(era * 146_097 + doe - 719_468)
 }
 
+/// Day count of 0000-01-01, the first day [`days_from_iso_date`] reads.
+pub const FIRST_ISO_DAY: i64 = -719_528;
+/// Day count of 9999-12-31, the last day [`days_from_iso_date`] reads.
+pub const LAST_ISO_DAY: i64 = 2_932_896;
+
 /// The ISO date `YYYY-MM-DD` of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
 #[must_use]
 pub fn iso_date_from_days(days: i64) -> String {
@@ -2075,7 +2110,22 @@ mod tests {
         assert_eq!(days_from_iso_date("2000-03-01"), Some(11_017));
         assert_eq!(days_from_iso_date("2000-02-30"), None);
         assert_eq!(days_from_iso_date("2026-13-01"), None);
-        for d in [-1_000, 0, 11_016, 11_017, 20_458, 60_000] {
+        // Four-digit years only: beyond them the day count would overflow.
+        assert_eq!(days_from_iso_date("0000-01-01"), Some(FIRST_ISO_DAY));
+        assert_eq!(days_from_iso_date("9999-12-31"), Some(LAST_ISO_DAY));
+        assert_eq!(days_from_iso_date("10000-01-01"), None);
+        assert_eq!(days_from_iso_date("-1-01-01"), None);
+        assert_eq!(days_from_iso_date("9223372036854775807-12-31"), None);
+        for d in [
+            FIRST_ISO_DAY,
+            -1_000,
+            0,
+            11_016,
+            11_017,
+            20_458,
+            60_000,
+            LAST_ISO_DAY,
+        ] {
             assert_eq!(days_from_iso_date(&iso_date_from_days(d)), Some(d));
         }
         assert_eq!(iso_date_from_days(11_016), "2000-02-29");

@@ -6,7 +6,10 @@
 //! (with a suggestion for a misspelling), well-formed acceptance criteria, subgroups with exactly
 //! one condition, a forecast protocol that says which observations condition the twin. The data-
 //! and model-dependent checks (columns, covariates, outputs, durations) follow in
-//! [`crate::report::prepare`], still before any computation.
+//! [`crate::report::prepare`], still before any computation. Counts that size the run (draws,
+//! proposals, bootstrap replicates, VPC bins, MAP starts, permutations) have upper limits
+//! ([`MAX_DRAWS`] and the others) far above any useful value, so that a mistyped count is refused
+//! instead of exhausting the memory.
 //!
 //! ```toml
 //! schema = "twinsim-validation-plan/1"
@@ -79,6 +82,23 @@ pub const DEFAULT_BOOTSTRAP_REPLICATES: usize = 1000;
 pub const DEFAULT_VPC_BINS: usize = 5;
 /// Default number of MMD permutations.
 pub const DEFAULT_MMD_PERMUTATIONS: usize = 500;
+
+// Upper limits of the plan's counts. The run allocates and loops in proportion to them (draws ×
+// proposals per patient, bootstrap replicates, permutations), so a count in the billions would
+// exhaust the memory or run for days; the limits are far above any useful value.
+
+/// Most posterior-predictive draws per patient.
+pub const MAX_DRAWS: usize = 100_000;
+/// Most importance proposals per draw.
+pub const MAX_PROPOSALS_PER_DRAW: usize = 1_000;
+/// Most patient-level bootstrap replicates.
+pub const MAX_BOOTSTRAP_REPLICATES: usize = 1_000_000;
+/// Most time bins of the prediction-corrected VPC.
+pub const MAX_VPC_BINS: usize = 1_000;
+/// Most starts of the MAP search.
+pub const MAX_MAP_STARTS: usize = 1_000;
+/// Most MMD permutations.
+pub const MAX_MMD_PERMUTATIONS: usize = 1_000_000;
 
 /// A validation plan (see the [module documentation](self)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -993,6 +1013,37 @@ impl ValidationPlan {
         }
         if protocol.vpc_bins == 0 {
             return Err(fail("protocol.vpc_bins", "must be at least 1".to_owned()));
+        }
+        for (field, value, limit) in [
+            ("protocol.draws", protocol.draws, MAX_DRAWS),
+            (
+                "protocol.proposals_per_draw",
+                protocol.proposals_per_draw,
+                MAX_PROPOSALS_PER_DRAW,
+            ),
+            (
+                "protocol.bootstrap_replicates",
+                protocol.bootstrap_replicates,
+                MAX_BOOTSTRAP_REPLICATES,
+            ),
+            ("protocol.vpc_bins", protocol.vpc_bins, MAX_VPC_BINS),
+            (
+                "protocol.map_starts",
+                protocol.map_starts.unwrap_or_default(),
+                MAX_MAP_STARTS,
+            ),
+            (
+                "drift.mmd_permutations",
+                self.drift.mmd_permutations,
+                MAX_MMD_PERMUTATIONS,
+            ),
+        ] {
+            if value > limit {
+                return Err(fail(
+                    field,
+                    format!("is {value}, above the limit of {limit}"),
+                ));
+            }
         }
         if let Some(event) = &protocol.event {
             check_one_threshold("protocol.event", event.below, event.above, &fail)?;

@@ -533,6 +533,15 @@ pub fn json_mutated(
         })
 }
 
+/// `text` without its comment lines (those starting with `#`), for seeds whose comments would
+/// otherwise draw most token edits.
+pub fn without_comment_lines(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
 /// Asserts that an error message says something: not empty or blank.
 pub fn assert_says_something(message: &str) {
     assert!(

@@ -427,9 +427,12 @@ impl Fitted {
     }
 }
 
-/// The first 12 hex digits of a hash, for text.
+/// The first 12 hex digits of a hash, for text (the first 12 characters of whatever a file
+/// holds in its place).
 fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
+    hash.char_indices()
+        .nth(12)
+        .map_or(hash, |(end, _)| &hash[..end])
 }
 
 /// Moves a string into static memory (see "Memory" in the module documentation).
@@ -637,6 +640,13 @@ mod tests {
         p.residual = vec![ResidualError::Additive { sd: f64::NAN }];
         let e = Fitted::new(base(), p).unwrap_err().to_string();
         assert!(e.contains("residual error of CP"), "{e}");
+    }
+
+    #[test]
+    fn short_hashes_cut_at_a_character() {
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short("0123"), "0123");
+        assert_eq!(short("5a4a56141f\u{800}e93390"), "5a4a56141f\u{800}e");
     }
 
     #[test]

@@ -242,7 +242,8 @@ impl CohortSummary {
     /// Merges the summary of a disjoint patient range (a shard) into this one.
     ///
     /// # Errors
-    /// [`EngineError::Invalid`] when the two summaries do not describe the same run layout.
+    /// [`EngineError::Invalid`] when the two summaries do not describe the same run layout, or
+    /// when a merged count would overflow `u64` (which only a hand-edited shard file can ask for).
     pub fn merge(&mut self, other: &Self) -> Result<(), EngineError> {
         if self.arms.len() != other.arms.len()
             || self.output_times.len() != other.output_times.len()
@@ -253,8 +254,8 @@ impl CohortSummary {
             ));
         }
         for (a, b) in self.arms.iter_mut().zip(&other.arms) {
-            a.n_ok += b.n_ok;
-            a.n_failed += b.n_failed;
+            add_count(&mut a.n_ok, b.n_ok)?;
+            add_count(&mut a.n_failed, b.n_failed)?;
             for (sa, sb) in a
                 .outputs
                 .iter_mut()
@@ -264,24 +265,24 @@ impl CohortSummary {
                 sa.merge(sb)?;
             }
             for (ea, eb) in a.events.iter_mut().zip(&b.events) {
-                ea.n_events += eb.n_events;
+                add_count(&mut ea.n_events, eb.n_events)?;
                 ea.time_to_event.merge(&eb.time_to_event)?;
             }
             for (oa, ob) in a.outcomes.iter_mut().zip(&b.outcomes) {
-                oa.n += ob.n;
-                oa.n_observed += ob.n_observed;
+                add_count(&mut oa.n, ob.n)?;
+                add_count(&mut oa.n_observed, ob.n_observed)?;
                 oa.values.merge(&ob.values)?;
                 for (ca, cb) in oa.cumulative_events.iter_mut().zip(&ob.cumulative_events) {
-                    *ca += cb;
+                    add_count(ca, *cb)?;
                 }
             }
             for (ra, rb) in a.rule_patients.iter_mut().zip(&b.rule_patients) {
-                *ra += rb;
+                add_count(ra, *rb)?;
             }
             for (pa, pb) in a.paired.iter_mut().zip(&b.paired) {
-                pa.n_pairs += pb.n_pairs;
-                pa.n_greater += pb.n_greater;
-                pa.n_less += pb.n_less;
+                add_count(&mut pa.n_pairs, pb.n_pairs)?;
+                add_count(&mut pa.n_greater, pb.n_greater)?;
+                add_count(&mut pa.n_less, pb.n_less)?;
                 pa.difference.merge(&pb.difference)?;
             }
         }
@@ -290,6 +291,17 @@ impl CohortSummary {
         self.failures.truncate(MAX_REPORTED_FAILURES);
         Ok(())
     }
+}
+
+/// Adds a count of a merged summary to this one's, refusing a sum beyond `u64`.
+fn add_count(total: &mut u64, other: u64) -> Result<(), EngineError> {
+    *total = total.checked_add(other).ok_or_else(|| {
+        EngineError::invalid(
+            "summary merge",
+            format!("the counts {total} and {other} add up to more than a u64 holds"),
+        )
+    })?;
+    Ok(())
 }
 
 /// Trajectories of one patient under every arm: `[arm][output][time]`, or the error per arm.
@@ -907,5 +919,32 @@ mod tests {
             ..tally
         };
         assert_eq!(few.km_median(&times), None);
+    }
+
+    #[test]
+    fn summary_merge_refuses_counts_beyond_u64() {
+        // Counts this large only come from an edited shard file.
+        let summary = |n_ok: u64, rule_patients: u64| CohortSummary {
+            output_times: vec![0.0],
+            output_names: vec!["X".to_owned()],
+            arms: vec![ArmSummary {
+                name: "a".to_owned(),
+                n_ok,
+                n_failed: 0,
+                outputs: vec![],
+                events: vec![],
+                outcomes: vec![],
+                paired: vec![],
+                rule_patients: vec![rule_patients],
+            }],
+            failures: vec![],
+        };
+        let mut total = summary(2, 1);
+        total.merge(&summary(3, 1)).unwrap();
+        assert_eq!((total.arms[0].n_ok, total.arms[0].rule_patients[0]), (5, 2));
+        for other in [summary(u64::MAX, 0), summary(0, u64::MAX)] {
+            let err = total.merge(&other).unwrap_err();
+            assert!(err.to_string().contains("more than a u64 holds"), "{err}");
+        }
     }
 }

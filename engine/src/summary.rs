@@ -168,6 +168,21 @@ impl ExactSum {
         }
     }
 
+    /// Whether the non-finite counts of `self` and `other` add up without overflowing `u64`
+    /// (so that [`merge`](Self::merge) cannot overflow; only deserialised sums can be that
+    /// large).
+    fn counts_fit(&self, other: &Self) -> bool {
+        self.nan_count.checked_add(other.nan_count).is_some()
+            && self
+                .positive_infinity_count
+                .checked_add(other.positive_infinity_count)
+                .is_some()
+            && self
+                .negative_infinity_count
+                .checked_add(other.negative_infinity_count)
+                .is_some()
+    }
+
     /// Adds the exact sum of `other` (Σ over both multisets of values) to this one.
     pub fn merge(&mut self, other: &Self) {
         self.normalise();
@@ -652,10 +667,20 @@ impl QuantileSketch {
     /// The result equals, bit for bit, the sketch of both multisets of values added in any order.
     ///
     /// # Errors
-    /// [`EngineError::Invalid`] if the relative accuracies or zero thresholds differ; `self` is
-    /// then unchanged.
+    /// [`EngineError::Invalid`] if the relative accuracies or zero thresholds differ, or if a
+    /// merged count would overflow `u64` (only deserialised sketches can be that large); `self`
+    /// is then unchanged.
     pub fn merge(&mut self, other: &Self) -> Result<(), EngineError> {
         self.check_compatible(other)?;
+        // Every bucket, zero and infinity count is at most `count`, so these two bound them all.
+        if self.count.checked_add(other.count).is_none()
+            || self.nan_count.checked_add(other.nan_count).is_none()
+        {
+            return Err(EngineError::invalid(
+                "sketch merge",
+                "the merged counts would overflow u64",
+            ));
+        }
         self.negative.merge(&other.negative);
         self.positive.merge(&other.positive);
         self.zero_count += other.zero_count;
@@ -1009,9 +1034,27 @@ impl TryFrom<QuantileSketchWire> for QuantileSketch {
     fn try_from(wire: QuantileSketchWire) -> Result<Self, Self::Error> {
         let invalid = |message: &str| EngineError::invalid("serialised QuantileSketch", message);
         let mut res = Self::with_min_positive(wire.relative_accuracy, wire.min_positive)?;
+        // The keys `add` gives finite magnitudes from min_positive to f64::MAX. A store with
+        // counts outside them comes from no sketch, and merging it would grow a store over the
+        // gap (up to 2³² keys, 32 GB).
+        let (lowest_key, highest_key) = (res.key(res.min_positive), res.key(f64::MAX));
         let store = |wire: DenseStoreWire| -> Result<DenseStore, EngineError> {
             if i64::from(wire.offset) + wire.counts.len() as i64 > i64::from(i32::MAX) + 1 {
                 return Err(invalid("a store's keys exceed the i32 range"));
+            }
+            let first = wire.counts.iter().position(|&c| c != 0);
+            let last = wire.counts.iter().rposition(|&c| c != 0);
+            if let (Some(first), Some(last)) = (first, last) {
+                let key = |idx: usize| i64::from(wire.offset) + idx as i64;
+                if key(first) < i64::from(lowest_key) || key(last) > i64::from(highest_key) {
+                    return Err(invalid(&format!(
+                        "a store counts keys {} to {}, outside the keys {lowest_key} to \
+                         {highest_key} of finite magnitudes from min_positive to the largest \
+                         number",
+                        key(first),
+                        key(last)
+                    )));
+                }
             }
             Ok(DenseStore {
                 offset: wire.offset,
@@ -1125,9 +1168,18 @@ impl RunningSummary {
     /// Merges another summary (of other values) into this one.
     ///
     /// # Errors
-    /// [`EngineError::Invalid`] if the sketches' relative accuracies differ; `self` is then
+    /// [`EngineError::Invalid`] if the sketches' relative accuracies differ, or if a merged count
+    /// would overflow `u64` (only deserialised summaries can be that large); `self` is then
     /// unchanged.
     pub fn merge(&mut self, other: &Self) -> Result<(), EngineError> {
+        if !(self.sum.counts_fit(&other.sum)
+            && self.sum_of_squares.counts_fit(&other.sum_of_squares))
+        {
+            return Err(EngineError::invalid(
+                "summary merge",
+                "the merged counts of non-finite values would overflow u64",
+            ));
+        }
         self.sketch.merge(&other.sketch)?;
         self.sum.merge(&other.sum);
         self.sum_of_squares.merge(&other.sum_of_squares);
@@ -1629,6 +1681,28 @@ mod tests {
         let bad_alpha = json(&sketch).replace("0.01", "0.9");
         let err = serde_json::from_str::<QuantileSketch>(&bad_alpha).unwrap_err();
         assert!(err.to_string().contains("relative_accuracy"), "{err}");
+        // Counts at keys no finite magnitude maps to (a hand-edited shard file): merging them
+        // would grow a store over 2³¹ keys.
+        for offset in ["-2147483648", "2147483646", "-100000"] {
+            let far = json(&sketch).replace(
+                r#""positive":{"offset":0"#,
+                &format!(r#""positive":{{"offset":{offset}"#),
+            );
+            let err = serde_json::from_str::<QuantileSketch>(&far).unwrap_err();
+            assert!(err.to_string().contains("outside the keys"), "{err}");
+        }
+        // The extreme magnitudes themselves read back.
+        let extremes = sketch_of(
+            0.5,
+            &[
+                DEFAULT_MIN_POSITIVE,
+                f64::MAX,
+                -DEFAULT_MIN_POSITIVE,
+                -f64::MAX,
+            ],
+        );
+        let back: QuantileSketch = serde_json::from_str(&json(&extremes)).unwrap();
+        assert_eq!(back, extremes);
     }
 
     #[test]
@@ -1698,6 +1772,31 @@ mod tests {
         let res = summary.merge(&RunningSummary::new(1e-2).unwrap());
         assert!(matches!(res, Err(EngineError::Invalid { .. })), "{res:?}");
         assert_eq!(summary.count(), 2);
+    }
+
+    #[test]
+    fn merges_whose_counts_would_overflow_are_refused_and_change_nothing() {
+        // Counts this large only come from an edited file (a shard's summary).
+        let mut summary = RunningSummary::new(1e-3).unwrap();
+        summary.add(1.0);
+        summary.add(f64::NAN);
+        let before = summary.clone();
+        let huge_nan = json(&summary).replacen(
+            r#""nan_count":1"#,
+            &format!(r#""nan_count":{}"#, u64::MAX),
+            1,
+        );
+        let huge_zeros = json(&summary).replacen(
+            r#""zero_count":0"#,
+            &format!(r#""zero_count":{}"#, u64::MAX - 1),
+            1,
+        );
+        for text in [huge_nan, huge_zeros] {
+            let other: RunningSummary = serde_json::from_str(&text).unwrap();
+            let err = summary.merge(&other).unwrap_err();
+            assert!(err.to_string().contains("overflow u64"), "{err}");
+            assert_eq!(summary, before);
+        }
     }
 
     #[test]

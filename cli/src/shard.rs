@@ -12,6 +12,7 @@
 //!
 //! Patients (replicate trials) `0..P` split into `N` ranges `[⌊P·i/N⌋, ⌊P·(i+1)/N⌋)`.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead as _, BufReader, Write};
 use std::ops::Range;
@@ -25,6 +26,9 @@ use twin_engine::montecarlo::CohortSummary;
 use crate::Failure;
 use crate::files::{OutputFiles, read_text};
 use crate::simulate::{Args as SimulateArgs, Study, with_study};
+
+#[cfg(test)]
+mod fuzz_tests;
 
 /// Name of a shard's partial result in its output directory.
 pub const SHARD_FILE: &str = "shard.json";
@@ -136,7 +140,7 @@ struct Manifest {
 }
 
 /// A shard's partial result.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Partial {
     manifest: Manifest,
     summary: CohortSummary,
@@ -244,6 +248,10 @@ pub fn check_same_run(
 
 /// Checks that `shards` (directory, partial result) belong to one run and that each of its shards
 /// is there exactly once; returns them in shard order.
+///
+/// The work is bounded by the shards given, not by the count their manifests claim: a missing
+/// shard is found by the number of shards given, and at most [`MAX_LISTED_MISSING`] missing
+/// shards are named.
 pub fn order_shards<T>(
     shards: Vec<(PathBuf, T)>,
     identity: impl Fn(&T) -> ShardIdentity,
@@ -254,50 +262,54 @@ pub fn order_shards<T>(
         check_same_run((first_dir, &reference), (dir, &identity(partial)))?;
     }
     let count = reference.shard.count;
-    let mut by_index: Vec<Option<(PathBuf, T)>> = (0..usize::try_from(count)
-        .map_err(|_| Failure::input(anyhow!("{count} shards is too many")))?)
-        .map(|_| None)
-        .collect();
+    let mut by_index: BTreeMap<u64, (PathBuf, T)> = BTreeMap::new();
     for (dir, partial) in shards {
         let index = identity(&partial).shard.index;
-        let slot = by_index
-            .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
-            .ok_or_else(|| {
-                Failure::input(anyhow!("{}: shard index {index} of {count}", dir.display()))
-            })?;
-        if let Some((previous, _)) = slot {
+        if index >= count {
+            return Err(Failure::input(anyhow!(
+                "{}: shard index {index} of {count}; expected an index from 0 to {}",
+                dir.display(),
+                count.saturating_sub(1)
+            )));
+        }
+        if let Some((previous, _)) = by_index.get(&index) {
             return Err(Failure::input(anyhow!(
                 "shard {index}/{count} is given twice: {} and {}",
                 previous.display(),
                 dir.display()
             )));
         }
-        *slot = Some((dir, partial));
+        by_index.insert(index, (dir, partial));
     }
-    let missing: Vec<String> = by_index
-        .iter()
-        .enumerate()
-        .filter(|(_, slot)| slot.is_none())
-        .map(|(index, _)| {
-            let shard = Shard {
-                index: index as u64,
-                count,
-            };
-            let range = shard.range(reference.total);
-            format!(
-                "{index}/{count} ({} {}..{}; re-run it with --shard {index}/{count})",
-                reference.items, range.start, range.end
-            )
-        })
-        .collect();
-    if !missing.is_empty() {
+    let n_missing = count - by_index.len() as u64;
+    if n_missing > 0 {
+        let mut missing: Vec<String> = (0..count)
+            .filter(|index| !by_index.contains_key(index))
+            .take(MAX_LISTED_MISSING)
+            .map(|index| {
+                let range = Shard { index, count }.range(reference.total);
+                format!(
+                    "{index}/{count} ({} {}..{}; re-run it with --shard {index}/{count})",
+                    reference.items, range.start, range.end
+                )
+            })
+            .collect();
+        if n_missing > MAX_LISTED_MISSING as u64 {
+            missing.push(format!(
+                "and {} more",
+                n_missing - MAX_LISTED_MISSING as u64
+            ));
+        }
         return Err(Failure::input(anyhow!(
             "missing shard(s) {}",
             missing.join(", ")
         )));
     }
-    Ok(by_index.into_iter().flatten().collect())
+    Ok(by_index.into_values().collect())
 }
+
+/// Most missing shards a merge names; it counts the others.
+const MAX_LISTED_MISSING: usize = 20;
 
 /// The format tag of a shard file, read before its kind is known.
 #[derive(Deserialize)]
@@ -321,13 +333,22 @@ pub fn read_shard<T: serde::de::DeserializeOwned>(dir: &Path, format: &str) -> R
         )));
     }
     let text = read_text(&path).map_err(Failure::input)?;
+    parse_shard(&path, &text, format)
+}
+
+/// Parses `text`, the shard file `path`, checking that it is of the kind `format` names.
+pub fn parse_shard<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    format: &str,
+) -> Result<T, Failure> {
     let not_a_shard = |e: serde_json::Error| {
         Failure::input(anyhow!(
             "{}: not a shard file of this program version ({e})",
             path.display()
         ))
     };
-    let found = serde_json::from_str::<FormatOnly>(&text)
+    let found = serde_json::from_str::<FormatOnly>(text)
         .map_err(not_a_shard)?
         .manifest
         .format;
@@ -339,7 +360,7 @@ pub fn read_shard<T: serde::de::DeserializeOwned>(dir: &Path, format: &str) -> R
             crate::trial::SHARD_FORMAT
         )));
     }
-    serde_json::from_str(&text).map_err(not_a_shard)
+    serde_json::from_str(text).map_err(not_a_shard)
 }
 
 /// Runs `twin merge`: the first shard's format says whether the shards are a simulation's or a
@@ -390,28 +411,11 @@ fn simulation_identity(m: &Manifest) -> ShardIdentity {
 /// running total as soon as its manifest matches the first's (summaries merge exactly in any
 /// order), so the merge holds one shard file in memory, not all of them.
 fn merge_simulation(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
-    let mut manifests: Vec<(PathBuf, Manifest)> = Vec::with_capacity(dirs.len());
-    let mut summary: Option<CohortSummary> = None;
+    let mut merging = SimulationMerge::default();
     for dir in dirs {
-        let partial: Partial = read_shard(dir, FORMAT)?;
-        if let Some((first_dir, first)) = manifests.first() {
-            check_same_run(
-                (first_dir, &simulation_identity(first)),
-                (dir, &simulation_identity(&partial.manifest)),
-            )?;
-        }
-        match summary.as_mut() {
-            None => summary = Some(partial.summary),
-            Some(total) => total
-                .merge(&partial.summary)
-                .map_err(|e| Failure::input(anyhow!("{}: {e}", dir.display())))?,
-        }
-        manifests.push((dir.clone(), partial.manifest));
+        merging.add(dir, read_shard(dir, FORMAT)?)?;
     }
-    let ordered = order_shards(manifests, simulation_identity)?;
-    let Some(summary) = summary else {
-        return Err(Failure::input(anyhow!("no shards to merge")));
-    };
+    let (ordered, summary) = merging.finish()?;
     let reference = ordered[0].1.clone();
     let arguments = reference.arguments.with_out(out);
     if run_hash(&arguments)? != reference.run_hash {
@@ -441,6 +445,60 @@ fn merge_simulation(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
         study.write_summary(&summary, &mut files)?;
         files.commit().map_err(Failure::run)
     })
+}
+
+/// The simulation shards `twin merge` has read so far: their manifests, checked against the
+/// first's, and their summaries merged.
+#[derive(Default)]
+struct SimulationMerge {
+    manifests: Vec<(PathBuf, Manifest)>,
+    summary: Option<CohortSummary>,
+}
+
+impl SimulationMerge {
+    /// Adds the shard read from `dir`.
+    fn add(&mut self, dir: &Path, partial: Partial) -> Result<(), Failure> {
+        let m = &partial.manifest;
+        let [start, end] = m.patient_range;
+        // `range` needs index < count; `order_shards` names a shard without a place.
+        if m.shard.index < m.shard.count {
+            let expected = m.shard.range(m.patients);
+            if (start..end) != expected {
+                return Err(Failure::input(anyhow!(
+                    "{}: patients {start}..{end}, but shard {}/{} of {} patients runs {}..{}",
+                    dir.join(SHARD_FILE).display(),
+                    m.shard.index,
+                    m.shard.count,
+                    m.patients,
+                    expected.start,
+                    expected.end
+                )));
+            }
+        }
+        if let Some((first_dir, first)) = self.manifests.first() {
+            check_same_run(
+                (first_dir, &simulation_identity(first)),
+                (dir, &simulation_identity(&partial.manifest)),
+            )?;
+        }
+        match self.summary.as_mut() {
+            None => self.summary = Some(partial.summary),
+            Some(total) => total
+                .merge(&partial.summary)
+                .map_err(|e| Failure::input(anyhow!("{}: {e}", dir.display())))?,
+        }
+        self.manifests.push((dir.to_owned(), partial.manifest));
+        Ok(())
+    }
+
+    /// The manifests in shard order, each shard there exactly once, and the merged summary.
+    fn finish(self) -> Result<(Vec<(PathBuf, Manifest)>, CohortSummary), Failure> {
+        let ordered = order_shards(self.manifests, simulation_identity)?;
+        let Some(summary) = self.summary else {
+            return Err(Failure::input(anyhow!("no shards to merge")));
+        };
+        Ok((ordered, summary))
+    }
 }
 
 /// Writes the CSV files `parts` one after another into `target` (the header of the first only).

@@ -83,10 +83,18 @@ struct Manifest {
 }
 
 /// A trial shard's partial result: its replicate trials' results, in replicate order.
-#[derive(Debug, Serialize, Deserialize)]
-struct Partial {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Partial {
     manifest: Manifest,
-    results: Vec<ReplicateResult>,
+    pub(crate) results: Vec<ReplicateResult>,
+}
+
+impl Partial {
+    /// Replicate trials of the whole run.
+    #[cfg(test)]
+    pub(crate) fn replicates(&self) -> u64 {
+        self.manifest.replicates
+    }
 }
 
 /// A progress bar per phase on a terminal, nothing when stderr is piped.
@@ -257,28 +265,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
         .iter()
         .map(|dir| Ok((dir.clone(), read_shard::<Partial>(dir, SHARD_FORMAT)?)))
         .collect::<Result<Vec<_>, Failure>>()?;
-    let ordered = order_shards(partials, |p| {
-        let m = &p.manifest;
-        ShardIdentity {
-            shared: vec![
-                ("program version", m.program_version.clone()),
-                (
-                    "design (file and the files it reads)",
-                    m.design_sha256.clone(),
-                ),
-                ("models", m.models.join(", ")),
-                ("seed", m.seed.to_string()),
-                ("replicate trials", m.replicates.to_string()),
-                (
-                    "arguments",
-                    serde_json::to_string(&m.arguments).unwrap_or_default(),
-                ),
-            ],
-            shard: m.shard,
-            total: m.replicates,
-            items: "replicate trials",
-        }
-    })?;
+    let ordered = order_trial_shards(partials)?;
     let manifest = ordered[0].1.manifest.clone();
     let loaded = load(
         Path::new(&manifest.design_file),
@@ -306,18 +293,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
             manifest.models.join(", ")
         )));
     }
-    let mut results = Vec::new();
-    for (dir, partial) in ordered {
-        let [start, end] = partial.manifest.replicate_range;
-        let indices: Vec<u64> = partial.results.iter().map(|r| r.replicate).collect();
-        if indices != (start..end).collect::<Vec<u64>>() {
-            return Err(Failure::input(anyhow!(
-                "{}: the results are not replicate trials {start}..{end}",
-                dir.join(SHARD_FILE).display()
-            )));
-        }
-        results.extend(partial.results);
-    }
+    let results: Vec<ReplicateResult> = ordered
+        .into_iter()
+        .flat_map(|(_, partial)| partial.results)
+        .collect();
     let design = &loaded.design;
     let bars = Bars {
         current: Mutex::new(None),
@@ -328,6 +307,60 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     };
     let outputs = crate::with_threads(None, compute)??;
     write_outputs(&outputs, out)
+}
+
+/// Checks that trial shards belong to one run, that each of its shards is there exactly once
+/// and that each holds the results of its own replicate trials; returns them in shard order.
+pub(crate) fn order_trial_shards(
+    partials: Vec<(PathBuf, Partial)>,
+) -> Result<Vec<(PathBuf, Partial)>, Failure> {
+    let ordered = order_shards(partials, |p| {
+        let m = &p.manifest;
+        ShardIdentity {
+            shared: vec![
+                ("program version", m.program_version.clone()),
+                (
+                    "design (file and the files it reads)",
+                    m.design_sha256.clone(),
+                ),
+                ("models", m.models.join(", ")),
+                ("seed", m.seed.to_string()),
+                ("replicate trials", m.replicates.to_string()),
+                (
+                    "arguments",
+                    serde_json::to_string(&m.arguments).unwrap_or_default(),
+                ),
+            ],
+            shard: m.shard,
+            total: m.replicates,
+            items: "replicate trials",
+        }
+    })?;
+    for (dir, partial) in &ordered {
+        let m = &partial.manifest;
+        let [start, end] = m.replicate_range;
+        let expected = m.shard.range(m.replicates);
+        if (start..end) != expected {
+            return Err(Failure::input(anyhow!(
+                "{}: replicate trials {start}..{end}, but shard {}/{} of {} replicate trials \
+                 runs {}..{}",
+                dir.join(SHARD_FILE).display(),
+                m.shard.index,
+                m.shard.count,
+                m.replicates,
+                expected.start,
+                expected.end
+            )));
+        }
+        // Compared lazily: the range comes from the file and may be huge.
+        if !partial.results.iter().map(|r| r.replicate).eq(start..end) {
+            return Err(Failure::input(anyhow!(
+                "{}: the results are not replicate trials {start}..{end}",
+                dir.join(SHARD_FILE).display()
+            )));
+        }
+    }
+    Ok(ordered)
 }
 
 /// Writes every output file (renamed into place together when all are written) and prints the

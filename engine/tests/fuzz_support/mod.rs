@@ -351,7 +351,7 @@ pub fn mutated(
     seeds: Vec<String>,
     extra: &[&str],
     max_edits: usize,
-) -> impl Strategy<Value = String> {
+) -> impl Strategy<Value = String> + use<> {
     assert!(!seeds.is_empty(), "a mutation target needs seed inputs");
     let pool = pool(extra);
     (
@@ -368,26 +368,66 @@ enum Step {
     Item(usize),
 }
 
-/// Paths of every node of `value` (the root included), depth first.
-fn paths(value: &Value, prefix: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    out.push(prefix.clone());
+/// Walks `value` depth first (the root first) and returns the path to the `target`-th node
+/// counted, or `None` after counting them all in `seen`. With `members_only`, only the values of
+/// object members count (not the root, not array elements).
+fn visit(
+    value: &Value,
+    is_member: bool,
+    members_only: bool,
+    path: &mut Vec<Step>,
+    seen: &mut usize,
+    target: usize,
+) -> Option<Vec<Step>> {
+    if is_member || !members_only {
+        if *seen == target {
+            return Some(path.clone());
+        }
+        *seen += 1;
+    }
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                prefix.push(Step::Key(key.clone()));
-                paths(child, prefix, out);
-                prefix.pop();
+                path.push(Step::Key(key.clone()));
+                let found = visit(child, true, members_only, path, seen, target);
+                path.pop();
+                if found.is_some() {
+                    return found;
+                }
             }
         }
         Value::Array(items) => {
             for (idx, child) in items.iter().enumerate() {
-                prefix.push(Step::Item(idx));
-                paths(child, prefix, out);
-                prefix.pop();
+                path.push(Step::Item(idx));
+                let found = visit(child, false, members_only, path, seen, target);
+                path.pop();
+                if found.is_some() {
+                    return found;
+                }
             }
         }
         _ => {}
     }
+    None
+}
+
+/// The path to the node `index` picks among the nodes of `value` (or among its object members),
+/// `None` when there is none. Two walks, no path built but the one returned.
+fn pick(value: &Value, index: &Index, members_only: bool) -> Option<Vec<Step>> {
+    let mut n = 0;
+    visit(
+        value,
+        false,
+        members_only,
+        &mut Vec::new(),
+        &mut n,
+        usize::MAX,
+    );
+    if n == 0 {
+        return None;
+    }
+    let target = index.index(n);
+    visit(value, false, members_only, &mut Vec::new(), &mut 0, target)
 }
 
 fn node_mut<'v>(value: &'v mut Value, path: &[Step]) -> Option<&'v mut Value> {
@@ -402,6 +442,9 @@ fn node_mut<'v>(value: &'v mut Value, path: &[Step]) -> Option<&'v mut Value> {
 pub enum JsonEdit {
     /// Replace a node by a value.
     Replace(Index, Value),
+    /// Replace the value of an object member (a named field, not an array element: in files
+    /// with long arrays these would draw most edits) by a value.
+    ReplaceMember(Index, Value),
     /// Remove a node from its object or array.
     Remove(Index),
     /// Duplicate an array element (in place), or an object member's value into a new key.
@@ -421,6 +464,8 @@ fn json_atom(pool: Arc<Vec<String>>) -> impl Strategy<Value = Value> {
         Value::from(u64::MAX),
         Value::from(i64::MIN),
         Value::from(i64::MAX),
+        Value::from(i32::MIN),
+        Value::from(i32::MAX),
         Value::from(-0.0),
         Value::from(0.5),
         Value::from(-0.5),
@@ -433,7 +478,7 @@ fn json_atom(pool: Arc<Vec<String>>) -> impl Strategy<Value = Value> {
         Value::from(1e15 + 0.5),
     ];
     prop_oneof![
-        3 => select(numbers),
+        5 => select(numbers),
         1 => any::<f64>().prop_map(Value::from),
         1 => any::<i64>().prop_map(Value::from),
         1 => Just(Value::Null),
@@ -446,7 +491,8 @@ fn json_atom(pool: Arc<Vec<String>>) -> impl Strategy<Value = Value> {
 
 fn json_edit(pool: Arc<Vec<String>>) -> impl Strategy<Value = JsonEdit> {
     prop_oneof![
-        6 => (any::<Index>(), json_atom(pool)).prop_map(|(i, v)| JsonEdit::Replace(i, v)),
+        3 => (any::<Index>(), json_atom(pool.clone())).prop_map(|(i, v)| JsonEdit::Replace(i, v)),
+        3 => (any::<Index>(), json_atom(pool)).prop_map(|(i, v)| JsonEdit::ReplaceMember(i, v)),
         2 => any::<Index>().prop_map(JsonEdit::Remove),
         2 => any::<Index>().prop_map(JsonEdit::Duplicate),
         2 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| JsonEdit::Copy(a, b)),
@@ -455,23 +501,28 @@ fn json_edit(pool: Arc<Vec<String>>) -> impl Strategy<Value = JsonEdit> {
 
 /// `value` with `edit` applied (unchanged when the edit has nothing to act on).
 fn apply_json(mut value: Value, edit: &JsonEdit) -> Value {
-    let mut all = Vec::new();
-    paths(&value, &mut Vec::new(), &mut all);
-    let pick = |i: &Index| all[i.index(all.len())].clone();
     match edit {
-        JsonEdit::Replace(i, with) => {
-            if let Some(node) = node_mut(&mut value, &pick(i)) {
+        JsonEdit::Replace(i, with) | JsonEdit::ReplaceMember(i, with) => {
+            let members_only = matches!(edit, JsonEdit::ReplaceMember(..));
+            if let Some(path) = pick(&value, i, members_only)
+                && let Some(node) = node_mut(&mut value, &path)
+            {
                 *node = with.clone();
             }
         }
         JsonEdit::Copy(i, j) => {
-            let source = node_mut(&mut value, &pick(j)).map(|v| v.clone());
-            if let (Some(source), Some(node)) = (source, node_mut(&mut value, &pick(i))) {
+            let source = pick(&value, j, false)
+                .and_then(|path| node_mut(&mut value, &path).map(|v| v.clone()));
+            if let (Some(source), Some(path)) = (source, pick(&value, i, false))
+                && let Some(node) = node_mut(&mut value, &path)
+            {
                 *node = source;
             }
         }
         JsonEdit::Remove(i) | JsonEdit::Duplicate(i) => {
-            let path = pick(i);
+            let Some(path) = pick(&value, i, false) else {
+                return value;
+            };
             let Some((last, parent_path)) = path.split_last() else {
                 return value;
             };
@@ -508,7 +559,7 @@ pub fn json_mutated(
     seeds: &[String],
     extra: &[&str],
     max_edits: usize,
-) -> impl Strategy<Value = String> {
+) -> impl Strategy<Value = String> + use<> {
     let trees: Vec<Value> = seeds
         .iter()
         .map(|s| serde_json::from_str(s).expect("a JSON seed must parse"))

@@ -24,8 +24,12 @@ use twin_engine::protocol::{Action, Protocol};
 use twin_engine::records::{Dataset, DoseRate, MAX_DOSES_PER_RECORD, Record};
 use twin_engine::regimen::Regimen;
 
-/// Cases per generator and parser in CI (raise with `TWIN_FUZZ_CASES`).
-const CASES: u32 = 1_500;
+/// Cases of the arbitrary-bytes and soup generators in CI (`TWIN_FUZZ_CASES` overrides every
+/// count).
+const CASES: u32 = 20_000;
+
+/// Cases of the structure-aware mutations of valid seeds in CI, where the findings were.
+const MUTATED_CASES: u32 = 120_000;
 
 // ---------------------------------------------------------------------------------------------
 // NONMEM-style CSV.
@@ -235,7 +239,7 @@ fn fuzz_nmcsv_csv_soup() {
 fn fuzz_nmcsv_mutated_seeds() {
     fuzz(
         "nmcsv/mutated",
-        2 * CASES,
+        MUTATED_CASES,
         &mutated(csv_seeds(), CSV_TOKENS, 6),
         |text| check_dataset(text),
     );
@@ -488,7 +492,7 @@ fn fuzz_regimen_mutated_seeds() {
     tokens.extend(long.iter().map(String::as_str));
     fuzz(
         "regimen/mutated",
-        2 * CASES,
+        MUTATED_CASES,
         &mutated(seeds, &tokens, 4),
         |text| check_regimen(text, &spec),
     );
@@ -610,7 +614,7 @@ fn fuzz_protocol_mutated_seeds() {
     ]);
     fuzz(
         "protocol/mutated",
-        2 * CASES,
+        MUTATED_CASES,
         &json_mutated(&protocol_seeds(), &tokens, 4),
         |text| check_protocol(text, &spec),
     );

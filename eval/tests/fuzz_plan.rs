@@ -22,8 +22,12 @@ use twin_eval::plan::{
     MAX_PROPOSALS_PER_DRAW, MAX_VPC_BINS, ValidationPlan,
 };
 
-/// Cases per generator in CI (raise with `TWIN_FUZZ_CASES`).
-const CASES: u32 = 1_000;
+/// Cases of the arbitrary-bytes and soup generators in CI (`TWIN_FUZZ_CASES` overrides every
+/// count).
+const CASES: u32 = 10_000;
+
+/// Cases of the structure-aware mutations of valid seeds in CI, where the findings were.
+const MUTATED_CASES: u32 = 150_000;
 
 /// Path of a file in the repository.
 fn repository(path: &str) -> String {
@@ -264,7 +268,7 @@ fn fuzz_plan_toml_soup() {
 fn fuzz_plan_mutated_seeds() {
     fuzz(
         "plan/mutated",
-        3 * CASES,
+        MUTATED_CASES,
         &mutated(seeds(), PLAN_TOKENS, 5),
         |text| check_plan(text),
     );

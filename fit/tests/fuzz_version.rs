@@ -22,8 +22,12 @@ use twin_fit::FitError;
 use twin_fit::version::{from_json, to_json};
 use twin_models::fitted::{Fitted, FittedError, FittedParameters, Provenance};
 
-/// Cases per generator in CI (raise with `TWIN_FUZZ_CASES`).
-const CASES: u32 = 800;
+/// Cases of the arbitrary-bytes and soup generators in CI (`TWIN_FUZZ_CASES` overrides every
+/// count).
+const CASES: u32 = 10_000;
+
+/// Cases of the structure-aware mutations of valid seeds in CI, where the findings were.
+const MUTATED_CASES: u32 = 150_000;
 
 fn find(name: &str) -> Result<Box<dyn Model>, String> {
     twin_models::find(name).map_err(|e| e.to_string())
@@ -168,7 +172,7 @@ fn fuzz_version_arbitrary_bytes() {
 fn fuzz_version_mutated_seeds() {
     fuzz(
         "fitted-version/mutated",
-        3 * CASES,
+        MUTATED_CASES,
         &json_mutated(&seeds(), VERSION_TOKENS, 3),
         |text| check_version(text),
     );

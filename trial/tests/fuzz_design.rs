@@ -19,8 +19,12 @@ use twin_engine::records::DoseRate;
 use twin_trial::TrialError;
 use twin_trial::design::{Design, days_from_iso_date, iso_date_from_days};
 
-/// Cases per generator in CI (raise with `TWIN_FUZZ_CASES`).
-const CASES: u32 = 600;
+/// Cases of the arbitrary-bytes and soup generators in CI (`TWIN_FUZZ_CASES` overrides every
+/// count).
+const CASES: u32 = 10_000;
+
+/// Cases of the structure-aware mutations of valid seeds in CI, where the findings were.
+const MUTATED_CASES: u32 = 150_000;
 
 /// Path of a file in the repository.
 fn repository(path: &str) -> String {
@@ -336,7 +340,7 @@ fn fuzz_design_toml_soup() {
 fn fuzz_design_mutated_seeds() {
     fuzz(
         "design/mutated",
-        3 * CASES,
+        MUTATED_CASES,
         &mutated(seeds(), DESIGN_TOKENS, 5),
         |text| check_design(text),
     );

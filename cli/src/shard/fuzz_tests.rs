@@ -29,8 +29,12 @@ mod fuzz_support;
 
 use fuzz_support::{assert_says_something, bytes_text, fuzz, json_mutated};
 
-/// Cases per generator and shard kind in CI (raise with `TWIN_FUZZ_CASES`).
-const CASES: u32 = 400;
+/// Cases of the arbitrary-bytes and soup generators in CI (`TWIN_FUZZ_CASES` overrides every
+/// count).
+const CASES: u32 = 5_000;
+
+/// Cases of the structure-aware mutations of valid seeds in CI, where the findings were.
+const MUTATED_CASES: u32 = 40_000;
 
 /// A small trial design for the trial shard seeds.
 const DESIGN: &str = r#"
@@ -279,7 +283,7 @@ fn fuzz_simulation_shard_mutated() {
     let seeds = seeds().simulation.to_vec();
     fuzz(
         "shard/simulation-mutated",
-        2 * CASES,
+        MUTATED_CASES,
         &json_mutated(&seeds, SHARD_TOKENS, 3),
         |text| check_simulation(text),
     );
@@ -290,7 +294,7 @@ fn fuzz_trial_shard_mutated() {
     let seeds = seeds().trial.to_vec();
     fuzz(
         "shard/trial-mutated",
-        2 * CASES,
+        MUTATED_CASES,
         &json_mutated(&seeds, SHARD_TOKENS, 3),
         |text| check_trial(text),
     );
